@@ -1,0 +1,27 @@
+export { TransferAuthModule } from './transfer-auth.module';
+export { TransferAuthService } from './transfer-auth.service';
+export { TransferAuthError, TransferAuthErrorCode } from './errors/transfer-auth.error';
+export type { TransferAuthErrorOptions } from './errors/transfer-auth.error';
+export {
+  TRANSFER_AUTH_MODULE_OPTIONS,
+  type TransferAuthModuleAsyncOptions,
+  type TransferAuthModuleExtras,
+  type TransferAuthModuleSyncOptions,
+} from './transfer-auth.module-definition';
+export { AgentAuthRequestDto, AgentTokenResponseDto, RefreshTokenRequestDto } from './dto';
+export type {
+  RefreshHttpMethod,
+  RefreshTokenLocation,
+  TokenAcquiredEvent,
+  TokenFailedEvent,
+  TokenInvalidatedEvent,
+  TokenRefreshedEvent,
+  TransferAuthEvent,
+  TransferAuthLastError,
+  TransferAuthModuleOptions,
+  TransferAuthRefreshOptions,
+  TransferAuthRetryOptions,
+  TransferAuthState,
+  TransferAuthStatus,
+} from './interfaces';
+export { AGENTS_PATH, DEFAULT_AUTH_PATH, DEFAULT_BASE_URL } from './transfer-auth.constants';

@@ -1,0 +1,15 @@
+export type {
+  RefreshHttpMethod,
+  RefreshTokenLocation,
+  TransferAuthModuleOptions,
+  TransferAuthRefreshOptions,
+  TransferAuthRetryOptions,
+} from './transfer-auth-module-options.interface';
+export type { TransferAuthLastError, TransferAuthState, TransferAuthStatus } from './transfer-auth-status.interface';
+export type {
+  TokenAcquiredEvent,
+  TokenFailedEvent,
+  TokenInvalidatedEvent,
+  TokenRefreshedEvent,
+  TransferAuthEvent,
+} from './transfer-auth-event.interface';

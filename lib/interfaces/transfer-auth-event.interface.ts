@@ -1,0 +1,37 @@
+import type { TransferAuthErrorCode } from '../errors/transfer-auth.error';
+
+/** A token was obtained with the agent credentials (Get token). */
+export interface TokenAcquiredEvent {
+  type: 'token.acquired';
+  at: Date;
+  accessExpiresAt: Date;
+  refreshExpiresAt: Date;
+}
+
+/** A token was obtained with the refresh token (Refresh token). */
+export interface TokenRefreshedEvent {
+  type: 'token.refreshed';
+  at: Date;
+  accessExpiresAt: Date;
+  refreshExpiresAt: Date;
+}
+
+/** An attempt to obtain a token failed (after its retries). */
+export interface TokenFailedEvent {
+  type: 'token.failed';
+  at: Date;
+  code: TransferAuthErrorCode;
+  status?: number;
+  message: string;
+  /** Whether the failure happened in the background (the schedule) or for a waiting caller. */
+  background: boolean;
+}
+
+/** The cached token was dropped by `invalidate()`. */
+export interface TokenInvalidatedEvent {
+  type: 'token.invalidated';
+  at: Date;
+}
+
+/** What `TransferAuthService.events$` emits. Never carries a token or a secret. */
+export type TransferAuthEvent = TokenAcquiredEvent | TokenRefreshedEvent | TokenFailedEvent | TokenInvalidatedEvent;

@@ -1,0 +1,94 @@
+/** Where the refresh token travels on the Refresh token call. */
+export type RefreshTokenLocation = 'header' | 'body' | 'both';
+
+/** HTTP methods the Refresh token call may use. */
+export type RefreshHttpMethod = 'PATCH' | 'POST' | 'PUT';
+
+/**
+ * Shape of the Refresh token call. Freedom Pay lists the endpoint but does not publish its shape;
+ * the defaults are an assumption (see the README), so every part can be changed here.
+ */
+export interface TransferAuthRefreshOptions {
+  /**
+   * Path of the Refresh token endpoint, relative to `baseUrl`.
+   * @default the `authPath`
+   */
+  path?: string;
+  /**
+   * HTTP method of the Refresh token call.
+   * @default 'PATCH'
+   */
+  method?: RefreshHttpMethod;
+  /**
+   * Where the refresh token goes: `Authorization: Bearer <refresh_token>` (`header`), the JSON body
+   * `{ "refresh_token" }` (`body`), or both.
+   * @default 'both'
+   */
+  tokenIn?: RefreshTokenLocation;
+}
+
+/** Retries of upstream calls that failed for a transient reason (network, 408, 429, 5xx). */
+export interface TransferAuthRetryOptions {
+  /**
+   * Attempts per renewal, the first included.
+   * @default 3
+   */
+  maxAttempts?: number;
+  /**
+   * First backoff delay; each further one doubles, with jitter.
+   * @default 200
+   */
+  baseDelayMs?: number;
+  /**
+   * Longest backoff delay, and the longest a waiting caller is held for a `Retry-After`.
+   * @default 5000
+   */
+  maxDelayMs?: number;
+}
+
+/** Options of {@link TransferAuthModule}. */
+export interface TransferAuthModuleOptions {
+  /** Unique partner identifier, provided by Freedom Pay support. Required, non-empty. */
+  agentId: string;
+  /** Partner's secret key, provided by Freedom Pay support. Required, non-empty. Never logged. */
+  agentSecret: string;
+  /**
+   * Base URL of the Partner API. `https:` only; `http:` is allowed for loopback hosts (tests, local fakes).
+   * It is the only place credentials and tokens are ever sent.
+   * @default 'https://api.freedompay.kz'
+   */
+  baseUrl?: string;
+  /**
+   * Path of the Get token endpoint.
+   * @default '/v5/partner/transfer/agent/auth'
+   */
+  authPath?: string;
+  /**
+   * Shape of the Refresh token call (merged with the defaults), or `false` to never use the refresh
+   * endpoint and always authenticate again with the agent credentials.
+   * @default { path: authPath, method: 'PATCH', tokenIn: 'both' }
+   */
+  refresh?: TransferAuthRefreshOptions | false;
+  /**
+   * How long before expiry a token counts as stale and is renewed in the background. Clamped between
+   * the safety window (min(5 s, 10% of the lifetime)) and half the token's lifetime.
+   * @default 20% of the token lifetime, at most 60000
+   */
+  refreshMarginMs?: number;
+  /**
+   * Deadline of each upstream request, from connect to the last byte of the response.
+   * @default 10000
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Retries of transient failures (merged with the defaults).
+   * @default { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 5000 }
+   */
+  retry?: TransferAuthRetryOptions;
+  /**
+   * Fetch a token while the application initialises. Bad credentials or options then fail the
+   * application's start; an unreachable upstream does not (the token is fetched in the background).
+   * @default true
+   */
+  fetchOnStartup?: boolean;
+}

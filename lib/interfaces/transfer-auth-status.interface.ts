@@ -1,0 +1,33 @@
+import type { TransferAuthErrorCode } from '../errors/transfer-auth.error';
+
+/**
+ * Where the token provider stands:
+ * - `idle`: no token yet and nothing under way (before the first call, or `fetchOnStartup: false`);
+ * - `acquiring`: no usable token, a request for one is under way;
+ * - `valid`: a usable token is cached;
+ * - `stale`: a usable token is cached and is being renewed in the background;
+ * - `failed`: no usable token, and the last attempt failed (see `lastError`);
+ * - `closed`: the application shut down.
+ */
+export type TransferAuthState = 'idle' | 'acquiring' | 'valid' | 'stale' | 'failed' | 'closed';
+
+/** The last failure, without anything secret. */
+export interface TransferAuthLastError {
+  code: TransferAuthErrorCode;
+  status?: number;
+  message: string;
+  at: Date;
+}
+
+/** A snapshot of the token provider, safe to log or to serve on a status endpoint. */
+export interface TransferAuthStatus {
+  state: TransferAuthState;
+  /** When the cached access token expires, as the upstream said (`access_expire_at`). */
+  accessExpiresAt: Date | null;
+  /** When the cached refresh token expires, as the upstream said (`refresh_expire_at`). */
+  refreshExpiresAt: Date | null;
+  /** When the cached token was obtained. */
+  lastRefreshAt: Date | null;
+  /** The last failure, until a token is obtained again. */
+  lastError?: TransferAuthLastError;
+}

@@ -1,0 +1,170 @@
+import { inspect } from 'node:util';
+import { TransferAuthError } from './errors/transfer-auth.error';
+import type {
+  RefreshHttpMethod,
+  RefreshTokenLocation,
+  TransferAuthModuleOptions,
+} from './interfaces/transfer-auth-module-options.interface';
+import {
+  DEFAULT_AUTH_PATH,
+  DEFAULT_BASE_URL,
+  DEFAULT_REFRESH_METHOD,
+  DEFAULT_REFRESH_TOKEN_IN,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_RETRY,
+  REDACTED,
+} from './transfer-auth.constants';
+
+/** @internal Options after validation, with every default filled in. */
+export interface ResolvedTransferAuthOptions {
+  readonly agentId: string;
+  readonly agentSecret: string;
+  /** Origin and optional path prefix, without a trailing slash. */
+  readonly baseUrl: string;
+  readonly authPath: string;
+  readonly refresh:
+    { readonly path: string; readonly method: RefreshHttpMethod; readonly tokenIn: RefreshTokenLocation } | false;
+  readonly refreshMarginMs: number | undefined;
+  readonly requestTimeoutMs: number;
+  readonly retry: { readonly maxAttempts: number; readonly baseDelayMs: number; readonly maxDelayMs: number };
+  readonly fetchOnStartup: boolean;
+}
+
+const METHODS: readonly RefreshHttpMethod[] = ['PATCH', 'POST', 'PUT'];
+const LOCATIONS: readonly RefreshTokenLocation[] = ['header', 'body', 'both'];
+const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
+
+function invalid(option: string, why: string): TransferAuthError {
+  return new TransferAuthError('INVALID_CONFIG', `Invalid TransferAuthModule option \`${option}\`: ${why}.`);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function requiredString(value: unknown, option: string): string {
+  if (typeof value !== 'string') throw invalid(option, value === undefined ? 'it is required' : 'expected a string');
+  if (value.trim() === '') throw invalid(option, 'it must not be empty');
+  return value;
+}
+
+function positive(value: unknown, option: string, fallback: number, integer = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw invalid(option, 'expected a positive finite number');
+  }
+  if (integer && !Number.isInteger(value)) throw invalid(option, 'expected a positive whole number');
+  return value;
+}
+
+function path(value: unknown, option: string, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !value.startsWith('/') || value.startsWith('//') || /[\s?#]/.test(value)) {
+    throw invalid(option, 'expected a path starting with "/", without query or fragment');
+  }
+  return value;
+}
+
+function baseUrl(value: unknown): string {
+  if (value === undefined) return DEFAULT_BASE_URL;
+  if (typeof value !== 'string' || value.trim() === '') throw invalid('baseUrl', 'expected a non-empty URL string');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw invalid('baseUrl', 'not a valid absolute URL');
+  }
+  if (url.username || url.password) throw invalid('baseUrl', 'credentials in the URL are not allowed');
+  if (url.search || url.hash) throw invalid('baseUrl', 'query and fragment are not allowed');
+  if (url.protocol === 'http:') {
+    if (!LOOPBACK.test(url.hostname))
+      throw invalid('baseUrl', '`http:` is allowed only for loopback hosts; use `https:`');
+  } else if (url.protocol !== 'https:') {
+    throw invalid('baseUrl', `unsupported scheme "${url.protocol}"; use \`https:\``);
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+function oneOf<T extends string>(value: unknown, option: string, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  const normalised = typeof value === 'string' ? value.toUpperCase() : value;
+  const match = allowed.find((a) => a === value || a === normalised);
+  if (match === undefined) throw invalid(option, `expected one of ${allowed.map((a) => `'${a}'`).join(', ')}`);
+  return match;
+}
+
+/**
+ * @internal Validates the user's options and fills in the defaults. Throws `INVALID_CONFIG` naming the
+ * first bad option (never its value). The result hides the secret from `inspect` and `JSON.stringify`.
+ */
+export function resolveTransferAuthOptions(options: unknown): ResolvedTransferAuthOptions {
+  if (!isRecord(options)) throw invalid('options', 'expected an object');
+  const o = options as Partial<Record<keyof TransferAuthModuleOptions, unknown>>;
+  const agentId = requiredString(o.agentId, 'agentId');
+  const agentSecret = requiredString(o.agentSecret, 'agentSecret');
+  const authPath = path(o.authPath, 'authPath', DEFAULT_AUTH_PATH);
+
+  let refresh: ResolvedTransferAuthOptions['refresh'];
+  if (o.refresh === false) refresh = false;
+  else if (o.refresh === undefined || isRecord(o.refresh)) {
+    const r = o.refresh ?? {};
+    refresh = {
+      path: path(r.path, 'refresh.path', authPath),
+      method: oneOf(r.method, 'refresh.method', METHODS, DEFAULT_REFRESH_METHOD),
+      tokenIn: oneOf(r.tokenIn, 'refresh.tokenIn', LOCATIONS, DEFAULT_REFRESH_TOKEN_IN),
+    };
+  } else throw invalid('refresh', 'expected an object or false');
+
+  if (o.retry !== undefined && !isRecord(o.retry)) throw invalid('retry', 'expected an object');
+  const r = (o.retry ?? {}) as Record<string, unknown>;
+  const retry = {
+    maxAttempts: positive(r.maxAttempts, 'retry.maxAttempts', DEFAULT_RETRY.maxAttempts, true),
+    baseDelayMs: positive(r.baseDelayMs, 'retry.baseDelayMs', DEFAULT_RETRY.baseDelayMs),
+    maxDelayMs: positive(r.maxDelayMs, 'retry.maxDelayMs', DEFAULT_RETRY.maxDelayMs),
+  };
+  if (retry.maxDelayMs < retry.baseDelayMs) {
+    if (r.maxDelayMs !== undefined) throw invalid('retry.maxDelayMs', 'must not be less than retry.baseDelayMs');
+    retry.maxDelayMs = retry.baseDelayMs;
+  }
+
+  if (o.fetchOnStartup !== undefined && typeof o.fetchOnStartup !== 'boolean') {
+    throw invalid('fetchOnStartup', 'expected a boolean');
+  }
+
+  const resolved: ResolvedTransferAuthOptions = {
+    agentId,
+    agentSecret,
+    baseUrl: baseUrl(o.baseUrl),
+    authPath,
+    refresh,
+    refreshMarginMs: o.refreshMarginMs === undefined ? undefined : positive(o.refreshMarginMs, 'refreshMarginMs', 0),
+    requestTimeoutMs: positive(o.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_REQUEST_TIMEOUT_MS),
+    retry: Object.freeze(retry),
+    fetchOnStartup: o.fetchOnStartup ?? true,
+  };
+  return Object.freeze(redactSecrets(resolved, ['agentSecret']));
+}
+
+/**
+ * @internal Makes `keys` of `target` non-enumerable and teaches `inspect` and `JSON.stringify` to show
+ * `[redacted]` for them, so a printed options object or DTO never shows a secret.
+ */
+export function redactSecrets<T extends object>(target: T, keys: readonly (keyof T & string)[]): T {
+  for (const key of keys) {
+    Object.defineProperty(target, key, { value: target[key], enumerable: false, writable: false });
+  }
+  const printable = (): Record<string, unknown> => {
+    const copy: Record<string, unknown> = { ...(target as Record<string, unknown>) };
+    for (const key of keys) copy[key] = REDACTED;
+    return copy;
+  };
+  Object.defineProperties(target, {
+    toJSON: { value: printable, enumerable: false, configurable: true },
+    [inspect.custom]: {
+      value: (_depth: number, opts: object) => inspect(printable(), opts),
+      enumerable: false,
+      configurable: true,
+    },
+  });
+  return target;
+}

@@ -1,0 +1,367 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { AGENTS_PATH, DEFAULT_AUTH_PATH, MAX_RESPONSE_BYTES } from '../transfer-auth.constants';
+import type {
+  FakeCallCounters,
+  FakeEndpoint,
+  FakeFault,
+  FakeRequestRecord,
+  FakeTransferServerOptions,
+} from './fake-transfer-server.types';
+
+interface Issued {
+  expiresAt: number;
+  revoked: boolean;
+}
+
+interface QueuedFault {
+  endpoint: FakeEndpoint | 'any';
+  fault: FakeFault;
+  times: number;
+}
+
+/**
+ * An in-process fake of Freedom Pay's Transfer auth endpoints, on a real loopback socket: Get token,
+ * Refresh token (rotating the pair), and the protected `GET /v5/partner/transfer/agents`. It keeps
+ * counters, can run its clock ahead or behind, and injects faults. Use it to test your own code:
+ *
+ * ```ts
+ * const fake = await new FakeTransferServer().start();
+ * TransferAuthModule.forRoot({ agentId: fake.agentId, agentSecret: fake.agentSecret, baseUrl: fake.url });
+ * // ...
+ * await fake.stop();
+ * ```
+ */
+export class FakeTransferServer {
+  readonly agentId: string;
+  readonly agentSecret: string;
+  /** Lifetime of access tokens issued from now on. */
+  accessTtlMs: number;
+  /** Lifetime of refresh tokens issued from now on. */
+  refreshTtlMs: number;
+  /** The fake's clock runs this far ahead of the local one (negative: behind). */
+  clockOffsetMs: number;
+  /** Every request received, oldest first. */
+  readonly requests: FakeRequestRecord[] = [];
+  /** Requests per endpoint. */
+  readonly calls: FakeCallCounters = { auth: 0, refresh: 0, agents: 0, unknown: 0, total: 0 };
+
+  private readonly authPath: string;
+  private readonly refreshPath: string;
+  private readonly refreshMethod: string;
+  private readonly refreshTokenIn: 'header' | 'body' | 'both';
+  private readonly agents: unknown;
+  private readonly accessTokens = new Map<string, Issued>();
+  private readonly refreshTokens = new Map<string, Issued>();
+  private readonly faults: QueuedFault[] = [];
+  private readonly sockets = new Set<Socket>();
+  private readonly pending = new Set<NodeJS.Timeout>();
+  private server: Server | undefined;
+  private baseUrl: string | undefined;
+
+  constructor(options: FakeTransferServerOptions = {}) {
+    this.agentId = options.agentId ?? 'fake-agent';
+    this.agentSecret = options.agentSecret ?? `fake-secret-${randomBytes(12).toString('hex')}`;
+    this.accessTtlMs = options.accessTtlMs ?? 3_600_000;
+    this.refreshTtlMs = options.refreshTtlMs ?? 86_400_000;
+    this.clockOffsetMs = options.clockOffsetMs ?? 0;
+    this.authPath = options.authPath ?? DEFAULT_AUTH_PATH;
+    this.refreshPath = options.refresh?.path ?? this.authPath;
+    this.refreshMethod = (options.refresh?.method ?? 'PATCH').toUpperCase();
+    this.refreshTokenIn = options.refresh?.tokenIn ?? 'both';
+    this.agents = options.agents ?? { data: [{ id: 1, agent_id: this.agentId, name: 'Fake agent', currency: 'KZT' }] };
+  }
+
+  /** Starts listening on 127.0.0.1 (`port` 0 or none: any free port). Resolves to the server itself. */
+  async start(port = 0): Promise<this> {
+    if (this.server) return this;
+    const server = createServer((req, res) => this.handle(req, res));
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+    this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  /** Closes every connection (hanging ones included) and stops listening. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const timer of this.pending) clearTimeout(timer);
+    this.pending.clear();
+    for (const socket of this.sockets) socket.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** `http://127.0.0.1:<port>`: pass it as the module's `baseUrl`. */
+  get url(): string {
+    if (this.baseUrl === undefined) throw new Error('FakeTransferServer is not started: await start() first.');
+    return this.baseUrl;
+  }
+
+  /** The fake's current time (local time plus `clockOffsetMs`). */
+  now(): number {
+    return Date.now() + this.clockOffsetMs;
+  }
+
+  /** Applies `fault` to the next `times` requests to `endpoint` (`any`: whichever comes). */
+  failNext(endpoint: FakeEndpoint | 'any', fault: FakeFault, times = 1): this {
+    this.faults.push({ endpoint, fault, times });
+    return this;
+  }
+
+  /** Applies `fault` to every request to `endpoint` until {@link clearFaults}. */
+  failAlways(endpoint: FakeEndpoint | 'any', fault: FakeFault): this {
+    return this.failNext(endpoint, fault, Number.POSITIVE_INFINITY);
+  }
+
+  /** Removes every pending fault. */
+  clearFaults(): this {
+    this.faults.length = 0;
+    return this;
+  }
+
+  /** Makes every refresh token issued so far unusable (as if revoked upstream). */
+  revokeRefreshTokens(): this {
+    for (const issued of this.refreshTokens.values()) issued.revoked = true;
+    return this;
+  }
+
+  /** Makes every access token issued so far unusable: the agents endpoint answers 401 to them. */
+  revokeAccessTokens(): this {
+    for (const issued of this.accessTokens.values()) issued.revoked = true;
+    return this;
+  }
+
+  /** Whether the agents endpoint would accept `token` now. */
+  isAccessTokenValid(token: string): boolean {
+    return this.usable(this.accessTokens.get(token));
+  }
+
+  /** Every access and refresh token issued so far (for tests that check nothing leaks them). */
+  issuedTokens(): string[] {
+    return [...this.accessTokens.keys(), ...this.refreshTokens.keys()];
+  }
+
+  /** Zeroes the counters and forgets the recorded requests. */
+  resetCounters(): this {
+    Object.assign(this.calls, { auth: 0, refresh: 0, agents: 0, unknown: 0, total: 0 });
+    this.requests.length = 0;
+    return this;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const path = (req.url ?? '/').split('?')[0] as string;
+      const endpoint = this.route(req.method ?? 'GET', path);
+      const record: FakeRequestRecord = {
+        endpoint,
+        method: req.method ?? 'GET',
+        path,
+        headers: { ...req.headers },
+        body,
+        status: 'fault',
+        at: new Date(),
+      };
+      this.requests.push(record);
+      this.calls[endpoint]++;
+      this.calls.total++;
+      const fault = endpoint === 'unknown' ? undefined : this.takeFault(endpoint);
+      const answer = (): void => {
+        const [status, payload] = this.answer(endpoint, req, body);
+        record.status = status;
+        if (fault?.kind === 'fields') {
+          const merged: Record<string, unknown> = { ...(payload as Record<string, unknown>) };
+          for (const [key, value] of Object.entries(fault.fields)) {
+            if (value === undefined) delete merged[key];
+            else merged[key] = value;
+          }
+          return this.send(res, status, JSON.stringify(merged));
+        }
+        if (fault?.kind === 'slow-body') return this.drip(res, status, JSON.stringify(payload), fault.ms);
+        if (fault?.kind === 'reset-mid-body') {
+          const text = JSON.stringify(payload);
+          res.writeHead(status, this.headers({ 'Content-Length': String(Buffer.byteLength(text)) }));
+          res.write(text.slice(0, Math.floor(text.length / 2)));
+          return void this.later(10, () => res.destroy());
+        }
+        this.send(res, status, JSON.stringify(payload));
+      };
+      if (
+        fault === undefined ||
+        fault.kind === 'fields' ||
+        fault.kind === 'slow-body' ||
+        fault.kind === 'reset-mid-body'
+      )
+        return answer();
+      switch (fault.kind) {
+        case 'status': {
+          const extra: Record<string, string> = { ...fault.headers };
+          if (fault.retryAfter !== undefined) extra['Retry-After'] = String(fault.retryAfter);
+          record.status = fault.status;
+          return this.send(
+            res,
+            fault.status,
+            fault.body ?? JSON.stringify({ message: `fault: HTTP ${fault.status}` }),
+            extra,
+          );
+        }
+        case 'delay':
+          return void this.later(fault.ms, answer);
+        case 'hang':
+          return;
+        case 'reset':
+          return void req.socket.destroy();
+        case 'body':
+          record.status = fault.status ?? 200;
+          return this.send(res, fault.status ?? 200, fault.body, {
+            'Content-Type': fault.contentType ?? 'application/json',
+          });
+        case 'oversized': {
+          const size = fault.bytes ?? MAX_RESPONSE_BYTES + 1;
+          const [, payload] = this.answer(endpoint, req, body);
+          const text = JSON.stringify({ ...(payload as object), padding: '' });
+          record.status = 200;
+          return this.send(
+            res,
+            200,
+            text.replace('"padding":""', `"padding":"${'x'.repeat(Math.max(0, size - text.length))}"`),
+          );
+        }
+        case 'redirect':
+          record.status = fault.status ?? 302;
+          return this.send(res, fault.status ?? 302, '', { Location: fault.location });
+      }
+    });
+  }
+
+  private route(method: string, path: string): FakeEndpoint | 'unknown' {
+    if (path === this.authPath && method === 'POST') return 'auth';
+    if (path === this.refreshPath && method === this.refreshMethod) return 'refresh';
+    if (path === AGENTS_PATH && method === 'GET') return 'agents';
+    return 'unknown';
+  }
+
+  private takeFault(endpoint: FakeEndpoint): FakeFault | undefined {
+    const index = this.faults.findIndex((f) => f.endpoint === endpoint || f.endpoint === 'any');
+    if (index < 0) return undefined;
+    const queued = this.faults[index] as QueuedFault;
+    if (--queued.times <= 0) this.faults.splice(index, 1);
+    return queued.fault;
+  }
+
+  private answer(endpoint: FakeEndpoint | 'unknown', req: IncomingMessage, body: string): [number, unknown] {
+    switch (endpoint) {
+      case 'auth': {
+        const json = parseObject(body);
+        if (json === undefined) return [400, { message: 'body must be a JSON object' }];
+        const keys = Object.keys(json).sort().join(',');
+        if (keys !== 'agent_id,agent_secret') return [400, { message: 'expected exactly agent_id and agent_secret' }];
+        if (json['agent_id'] !== this.agentId || json['agent_secret'] !== this.agentSecret) {
+          return [401, { message: 'invalid agent credentials' }];
+        }
+        return [200, this.issuePair()];
+      }
+      case 'refresh': {
+        const header = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
+        const fromBody = parseObject(body)?.['refresh_token'];
+        const wantHeader = this.refreshTokenIn !== 'body';
+        const wantBody = this.refreshTokenIn !== 'header';
+        if ((wantHeader && header === undefined) || (wantBody && typeof fromBody !== 'string')) {
+          return [400, { message: `refresh token expected in ${this.refreshTokenIn}` }];
+        }
+        const token = (wantHeader ? header : fromBody) as string;
+        if (wantHeader && wantBody && header !== fromBody) return [400, { message: 'header and body disagree' }];
+        const issued = this.refreshTokens.get(token);
+        if (!this.usable(issued)) return [401, { message: 'refresh token expired or revoked' }];
+        (issued as Issued).revoked = true; // rotation: a refresh token is good for one refresh
+        return [200, this.issuePair()];
+      }
+      case 'agents': {
+        const token = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
+        if (token === undefined || !this.usable(this.accessTokens.get(token)))
+          return [401, { message: 'invalid or expired token' }];
+        return [200, this.agents];
+      }
+      default:
+        return [404, { message: 'not found' }];
+    }
+  }
+
+  private issuePair(): Record<string, string> {
+    const now = this.now();
+    const access = `fake-at-${randomBytes(18).toString('base64url')}`;
+    const refresh = `fake-rt-${randomBytes(18).toString('base64url')}`;
+    this.accessTokens.set(access, { expiresAt: now + this.accessTtlMs, revoked: false });
+    this.refreshTokens.set(refresh, { expiresAt: now + this.refreshTtlMs, revoked: false });
+    return {
+      access_token: access,
+      refresh_token: refresh,
+      access_expire_at: microseconds(now + this.accessTtlMs),
+      refresh_expire_at: microseconds(now + this.refreshTtlMs),
+    };
+  }
+
+  private usable(issued: Issued | undefined): boolean {
+    return issued !== undefined && !issued.revoked && this.now() < issued.expiresAt;
+  }
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    // Set by hand: Node's own Date header uses the real clock, and ours may run ahead, behind, or fake.
+    return { 'Content-Type': 'application/json', Date: new Date(this.now()).toUTCString(), ...extra };
+  }
+
+  private send(res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}): void {
+    res.writeHead(status, this.headers({ 'Content-Length': String(Buffer.byteLength(text)), ...extra }));
+    res.end(text);
+  }
+
+  private drip(res: ServerResponse, status: number, text: string, ms: number): void {
+    res.writeHead(status, this.headers({ 'Content-Length': String(Buffer.byteLength(text)) }));
+    const pieces = 10;
+    const size = Math.ceil(text.length / pieces);
+    let sent = 0;
+    const step = (): void => {
+      if (res.destroyed) return;
+      res.write(text.slice(sent, sent + size));
+      sent += size;
+      if (sent >= text.length) res.end();
+      else this.later(ms / pieces, step);
+    };
+    step();
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.pending.delete(timer);
+      fn();
+    }, ms);
+    this.pending.add(timer);
+  }
+}
+
+function parseObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `2024-10-02T10:52:21.123000Z`: the upstream's format, microseconds and all. */
+function microseconds(epochMs: number): string {
+  return new Date(epochMs).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}

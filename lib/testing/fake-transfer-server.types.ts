@@ -1,0 +1,67 @@
+/** Which endpoint of the fake a fault applies to. */
+export type FakeEndpoint = 'auth' | 'refresh' | 'agents';
+
+/**
+ * A misbehaviour of the fake upstream, for one request:
+ * - `status`: answer this HTTP status (optionally with `Retry-After`, extra headers, a body);
+ * - `delay`: wait `ms`, then answer normally;
+ * - `hang`: never answer (the socket stays open until the client gives up or the fake stops);
+ * - `reset`: destroy the connection before answering;
+ * - `reset-mid-body`: send the headers and half the body, then destroy the connection;
+ * - `body`: answer this raw body (HTML, truncated JSON, ...) with status 200 unless given;
+ * - `oversized`: answer a valid-looking JSON body of `bytes` (default 64 KiB + 1);
+ * - `redirect`: answer 302 (or `status`) to `location`;
+ * - `slow-body`: send the normal answer one byte chunk at a time over `ms`;
+ * - `fields`: answer the normal token pair with these fields replaced (`undefined` removes one).
+ */
+export type FakeFault =
+  | { kind: 'status'; status: number; retryAfter?: number | string; body?: string; headers?: Record<string, string> }
+  | { kind: 'delay'; ms: number }
+  | { kind: 'hang' }
+  | { kind: 'reset' }
+  | { kind: 'reset-mid-body' }
+  | { kind: 'body'; body: string; status?: number; contentType?: string }
+  | { kind: 'oversized'; bytes?: number }
+  | { kind: 'redirect'; location: string; status?: number }
+  | { kind: 'slow-body'; ms: number }
+  | { kind: 'fields'; fields: Record<string, unknown> };
+
+/** Options of {@link FakeTransferServer}; each has a default. */
+export interface FakeTransferServerOptions {
+  /** @default 'fake-agent' */
+  agentId?: string;
+  /** @default a random string */
+  agentSecret?: string;
+  /** Lifetime of issued access tokens. @default 3600000 (1 h) */
+  accessTtlMs?: number;
+  /** Lifetime of issued refresh tokens. @default 86400000 (24 h) */
+  refreshTtlMs?: number;
+  /** The fake's clock runs this far ahead of the local one (negative: behind). @default 0 */
+  clockOffsetMs?: number;
+  /** @default '/v5/partner/transfer/agent/auth' */
+  authPath?: string;
+  /** Shape of the refresh endpoint it serves (mirror of the module's `refresh` option). */
+  refresh?: { path?: string; method?: string; tokenIn?: 'header' | 'body' | 'both' };
+  /** What `GET /v5/partner/transfer/agents` answers to a valid token. */
+  agents?: unknown;
+}
+
+/** One request the fake received. Bodies are kept as sent: this is test-only code. */
+export interface FakeRequestRecord {
+  endpoint: FakeEndpoint | 'unknown';
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  status: number | 'fault';
+  at: Date;
+}
+
+/** How many requests each endpoint received. */
+export interface FakeCallCounters {
+  auth: number;
+  refresh: number;
+  agents: number;
+  unknown: number;
+  total: number;
+}

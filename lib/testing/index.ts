@@ -1,0 +1,8 @@
+export { FakeTransferServer } from './fake-transfer-server';
+export type {
+  FakeCallCounters,
+  FakeEndpoint,
+  FakeFault,
+  FakeRequestRecord,
+  FakeTransferServerOptions,
+} from './fake-transfer-server.types';

@@ -1,0 +1,117 @@
+import { parseUpstreamTimestamp } from '../dto/agent-token-response.dto';
+import { TransferAuthError } from '../errors/transfer-auth.error';
+import type { UpstreamTokenResponse } from '../transfer-api.client';
+import {
+  MAX_DEFAULT_REFRESH_MARGIN_MS,
+  REFRESH_MARGIN_RATIO,
+  SAFETY_WINDOW_MAX_MS,
+  SAFETY_WINDOW_RATIO,
+  UPSTREAM_CLOCK_RESOLUTION_MS,
+} from '../transfer-auth.constants';
+import type { Instant } from './clock';
+
+/** @internal A deadline on both clocks; it has passed as soon as either clock says so. */
+export interface Deadline {
+  readonly mono: number;
+  readonly wall: number;
+}
+
+/** @internal An access token with the local deadlines that govern it. */
+export interface CachedToken {
+  readonly accessToken: string;
+  /** Resolved once, handed to every cached caller: the cheapest thing an `await` can take. */
+  readonly promise: Promise<string>;
+  /** From here on the token is renewed in the background. */
+  readonly staleAt: Deadline;
+  /** From here on the token is never handed out. */
+  readonly usableUntil: Deadline;
+  readonly accessExpiresAt: Date;
+  readonly refreshExpiresAt: Date;
+  readonly obtainedAt: Date;
+}
+
+/** @internal The refresh token, kept apart: it outlives the access token it came with. */
+export interface RefreshCredential {
+  readonly refreshToken: string;
+  readonly usableUntil: Deadline;
+}
+
+/** @internal */
+export function isBefore(deadline: Deadline, now: Instant): boolean {
+  return now.mono < deadline.mono && now.wall < deadline.wall;
+}
+
+/** @internal min(5 s, 10% of the lifetime). */
+export function safetyWindowMs(lifetimeMs: number): number {
+  return Math.min(SAFETY_WINDOW_MAX_MS, lifetimeMs * SAFETY_WINDOW_RATIO);
+}
+
+/**
+ * @internal Places the upstream's expiry times on the local clocks. With a `Date` header the local
+ * wall clock plays no part: the time left is `expire_at - Date - 1 s` (the header is truncated to the
+ * second), counted from when the request was sent, which is before the upstream wrote `Date`. So a
+ * skewed local clock or a slow round trip can only make the deadline earlier than the real one.
+ */
+export function toCachedToken(
+  response: UpstreamTokenResponse,
+  refreshMarginMs: number | undefined,
+): { token: CachedToken; refresh: RefreshCredential | undefined } {
+  const { body, serverDateMs, sentAt, receivedAt } = response;
+  const accessExpiresMs = parseUpstreamTimestamp(body.access_expire_at);
+  const refreshExpiresMs = parseUpstreamTimestamp(body.refresh_expire_at);
+  if (accessExpiresMs === undefined || refreshExpiresMs === undefined) {
+    const field = accessExpiresMs === undefined ? 'access_expire_at' : 'refresh_expire_at';
+    throw new TransferAuthError('INVALID_RESPONSE', `The upstream sent an unparsable ${field}.`);
+  }
+  const serverNowMs = serverDateMs === undefined ? sentAt.wall : serverDateMs + UPSTREAM_CLOCK_RESOLUTION_MS;
+  const lifetimeMs = accessExpiresMs - (serverDateMs ?? sentAt.wall);
+  const leftMs = accessExpiresMs - serverNowMs;
+  const safetyMs = safetyWindowMs(lifetimeMs);
+  const usableUntil = after(sentAt, leftMs - safetyMs);
+  if (!(lifetimeMs > 0) || !isBefore(usableUntil, receivedAt)) {
+    throw new TransferAuthError(
+      'INVALID_RESPONSE',
+      `The upstream sent an access token that had expired on arrival (access_expire_at ${body.access_expire_at}, upstream clock ${new Date(serverNowMs).toISOString()}).`,
+    );
+  }
+  const wantedMarginMs = refreshMarginMs ?? Math.min(MAX_DEFAULT_REFRESH_MARGIN_MS, lifetimeMs * REFRESH_MARGIN_RATIO);
+  const marginMs = Math.min(Math.max(wantedMarginMs, safetyMs), lifetimeMs / 2);
+  let staleAt = after(sentAt, leftMs - marginMs);
+  // A token already stale on arrival would be renewed at once, and its successor too: a loop. Wait at
+  // least half of what is usable instead.
+  if (!isBefore(staleAt, receivedAt)) {
+    staleAt = after(receivedAt, (usableUntil.mono - receivedAt.mono) / 2);
+  }
+
+  const refreshLeftMs = refreshExpiresMs - serverNowMs;
+  const refreshUsableUntil = after(
+    sentAt,
+    refreshLeftMs - safetyWindowMs(refreshExpiresMs - (serverDateMs ?? sentAt.wall)),
+  );
+  const refresh = isBefore(refreshUsableUntil, receivedAt)
+    ? { refreshToken: body.refresh_token, usableUntil: refreshUsableUntil }
+    : undefined;
+
+  const token: CachedToken = {
+    accessToken: body.access_token,
+    promise: Promise.resolve(body.access_token),
+    staleAt,
+    usableUntil,
+    accessExpiresAt: new Date(accessExpiresMs),
+    refreshExpiresAt: new Date(refreshExpiresMs),
+    obtainedAt: new Date(receivedAt.wall),
+  };
+  return { token: hideToken(token), refresh: refresh && hideToken(refresh) };
+}
+
+function after(start: Instant, ms: number): Deadline {
+  return { mono: start.mono + ms, wall: start.wall + ms };
+}
+
+/** Tokens live in non-enumerable fields, so that printing the structure never shows them. */
+function hideToken<T extends object>(value: T): T {
+  for (const key of ['accessToken', 'refreshToken', 'promise'] as const) {
+    if (key in value) Object.defineProperty(value, key, { enumerable: false });
+  }
+  return Object.freeze(value);
+}

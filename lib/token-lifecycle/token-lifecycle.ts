@@ -1,0 +1,387 @@
+import { TransferAuthError } from '../errors/transfer-auth.error';
+import type { TransferAuthEvent } from '../interfaces/transfer-auth-event.interface';
+import type { TransferAuthLastError, TransferAuthStatus } from '../interfaces/transfer-auth-status.interface';
+import type { ResolvedTransferAuthOptions } from '../resolve-options';
+import type { TokenEndpoint, UpstreamTokenResponse } from '../transfer-api.client';
+import { FAILURE_LOG_INTERVAL_MS, MAX_TIMER_DELAY_MS } from '../transfer-auth.constants';
+import { backoffDelay } from './backoff';
+import { instant, systemClock, type Clock } from './clock';
+import { isBefore, toCachedToken, type CachedToken, type RefreshCredential } from './cached-token';
+
+/** @internal Where the lifecycle reports; the Nest layer plugs in its Logger and Subject. */
+export interface LifecycleHooks {
+  log(level: 'log' | 'warn' | 'error', message: string): void;
+  emit(event: TransferAuthEvent): void;
+}
+
+/** @internal */
+export interface LifecycleDeps {
+  endpoint: TokenEndpoint;
+  hooks: LifecycleHooks;
+  clock?: Clock;
+  random?: () => number;
+}
+
+type Options = Pick<ResolvedTransferAuthOptions, 'refresh' | 'refreshMarginMs' | 'retry' | 'fetchOnStartup'>;
+
+interface Sleep {
+  timer: ReturnType<typeof setTimeout>;
+  cancel(error: TransferAuthError): void;
+}
+
+const FATAL_AT_STARTUP = new Set(['INVALID_CREDENTIALS', 'INVALID_CONFIG']);
+
+/**
+ * @internal The token lifecycle, free of Nest: one cached token, one renewal at a time shared by every
+ * caller, a timer that renews the token when it goes stale, and retries with backoff. All waiting is on
+ * timers that Jest's fake timers drive.
+ */
+export class TokenLifecycle {
+  private token: CachedToken | undefined;
+  private refreshCredential: RefreshCredential | undefined;
+  /** The renewal under way; every caller that needs a token joins it. */
+  private inflight: Promise<CachedToken> | undefined;
+  private waiters = 0;
+  /** The one background timer: the stale-time schedule or the backoff before the next retry. */
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timerIsBackoff = false;
+  private sleep: Sleep | undefined;
+  /** The upstream asked (Retry-After) not to be called before this monotonic time. */
+  private notBefore = 0;
+  private failures = 0;
+  private failingSince: number | undefined;
+  private lastFailureLog = 0;
+  private suppressedFailures = 0;
+  private lastError: TransferAuthLastError | undefined;
+  private closed = false;
+  private readonly endpoint: TokenEndpoint;
+  private readonly hooks: LifecycleHooks;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+
+  constructor(
+    private readonly options: Options,
+    deps: LifecycleDeps,
+  ) {
+    this.endpoint = deps.endpoint;
+    this.hooks = deps.hooks;
+    this.clock = deps.clock ?? systemClock;
+    this.random = deps.random ?? Math.random;
+  }
+
+  /** The hot path: a cached, fresh token costs two clock reads and no allocation. */
+  getAccessToken(): Promise<string> {
+    const token = this.token;
+    if (token !== undefined) {
+      const mono = this.clock.mono();
+      const wall = this.clock.wall();
+      if (mono < token.staleAt.mono && wall < token.staleAt.wall) return token.promise;
+      if (mono < token.usableUntil.mono && wall < token.usableUntil.wall) {
+        this.renewInBackground();
+        return token.promise;
+      }
+    }
+    return this.acquire(false);
+  }
+
+  /** A new token now, whatever the cache holds; concurrent calls share one renewal. */
+  forceRefresh(): Promise<string> {
+    return this.acquire(true);
+  }
+
+  /** Drops the cached access token (only if it is still `accessToken`, when given) and renews it. */
+  invalidate(accessToken?: string): void {
+    const token = this.token;
+    if (this.closed || token === undefined || (accessToken !== undefined && accessToken !== token.accessToken)) return;
+    this.token = undefined;
+    this.hooks.emit({ type: 'token.invalidated', at: new Date(this.clock.wall()) });
+    this.renewInBackground();
+  }
+
+  /** Startup: fetch a token if asked to. Bad credentials or config throw; an unreachable upstream does not. */
+  async start(): Promise<void> {
+    if (!this.options.fetchOnStartup || this.closed || this.token !== undefined) return;
+    try {
+      await this.join(this.inflight ?? this.startRenewal(0));
+    } catch (error) {
+      if (error instanceof TransferAuthError && FATAL_AT_STARTUP.has(error.code)) {
+        this.close();
+        throw error;
+      }
+      // Logged and scheduled for a retry by the renewal itself.
+    }
+  }
+
+  getStatus(): TransferAuthStatus {
+    const token = this.token;
+    const now = instant(this.clock);
+    let state: TransferAuthStatus['state'];
+    if (this.closed) state = 'closed';
+    else if (token !== undefined && isBefore(token.usableUntil, now))
+      state = isBefore(token.staleAt, now) ? 'valid' : 'stale';
+    else if (this.inflight !== undefined) state = 'acquiring';
+    else state = this.lastError === undefined ? 'idle' : 'failed';
+    const status: TransferAuthStatus = {
+      state,
+      accessExpiresAt: token?.accessExpiresAt ?? null,
+      refreshExpiresAt: token?.refreshExpiresAt ?? null,
+      lastRefreshAt: token?.obtainedAt ?? null,
+    };
+    if (this.lastError !== undefined) status.lastError = { ...this.lastError };
+    return status;
+  }
+
+  /** Stops everything: timers cleared, requests aborted, waiting callers settled with `SHUTDOWN`. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearTimer();
+    this.sleep?.cancel(shutdownError());
+    this.endpoint.close();
+    this.token = undefined;
+    this.refreshCredential = undefined;
+  }
+
+  private acquire(force: boolean): Promise<string> {
+    if (this.closed) return Promise.reject(shutdownError());
+    if (this.inflight !== undefined) return this.join(this.inflight);
+    const waitMs = this.notBefore - this.clock.mono();
+    if (waitMs > this.options.retry.maxDelayMs) {
+      return Promise.reject(
+        new TransferAuthError(
+          'UPSTREAM_UNAVAILABLE',
+          `The upstream asked not to be called for another ${Math.ceil(waitMs / 1000)} s (Retry-After)${force ? '' : ' and no usable token is cached'}.`,
+        ),
+      );
+    }
+    // A caller never waits out our own backoff: the pending retry starts now.
+    return this.join(this.startRenewal(Math.max(0, waitMs)));
+  }
+
+  private join(renewal: Promise<CachedToken>): Promise<string> {
+    this.waiters++;
+    // Someone is waiting now: the process must stay alive for the backoff sleep they are waiting on.
+    this.sleep?.timer.ref?.();
+    return renewal.then(
+      (token) => {
+        this.waiters--;
+        return token.accessToken;
+      },
+      (error: unknown) => {
+        this.waiters--;
+        throw error;
+      },
+    );
+  }
+
+  /** Starts a renewal unless one is running, the backoff after a failure is pending, or we are closed. */
+  private renewInBackground(): void {
+    if (this.closed || this.inflight !== undefined || this.timerIsBackoff) return;
+    const waitMs = this.notBefore - this.clock.mono();
+    if (waitMs > 0) this.arm(waitMs, true);
+    else this.startRenewal(0);
+  }
+
+  private startRenewal(initialDelayMs: number): Promise<CachedToken> {
+    this.clearTimer();
+    const renewal = this.renew(initialDelayMs).then(
+      (token) => {
+        if (this.inflight === renewal) this.inflight = undefined;
+        return token;
+      },
+      (error: unknown) => {
+        if (this.inflight === renewal) this.inflight = undefined;
+        throw this.failed(toError(error));
+      },
+    );
+    renewal.catch(() => undefined); // a background renewal may have nobody listening
+    this.inflight = renewal;
+    return renewal;
+  }
+
+  /** One renewal: up to `maxAttempts` tries, refresh endpoint first when a refresh token is usable. */
+  private async renew(initialDelayMs: number): Promise<CachedToken> {
+    const { maxAttempts, baseDelayMs, maxDelayMs } = this.options.retry;
+    if (initialDelayMs > 0) await this.pause(initialDelayMs);
+    let refreshFailed = false;
+    for (let attempt = 1; ; attempt++) {
+      if (this.closed) throw shutdownError();
+      const useRefresh = !refreshFailed && this.usableRefreshToken() !== undefined;
+      try {
+        return this.accept(await this.attempt(useRefresh));
+      } catch (caught) {
+        const error = toError(caught);
+        if (useRefresh && error.code === 'UPSTREAM_UNAVAILABLE') refreshFailed = true; // next try: Get token
+        if (error.code !== 'UPSTREAM_UNAVAILABLE' || attempt >= maxAttempts || this.closed) throw error;
+        if (error.retryAfterMs !== undefined && error.retryAfterMs > maxDelayMs) throw error;
+        await this.pause(
+          Math.max(backoffDelay(attempt - 1, baseDelayMs, maxDelayMs, this.random), error.retryAfterMs ?? 0),
+        );
+      }
+    }
+  }
+
+  private async attempt(useRefresh: boolean): Promise<{ response: UpstreamTokenResponse; refreshed: boolean }> {
+    const credential = useRefresh ? this.usableRefreshToken() : undefined;
+    if (credential !== undefined) {
+      try {
+        return { response: await this.endpoint.refreshToken(credential.refreshToken), refreshed: true };
+      } catch (caught) {
+        const error = toError(caught);
+        if (error.code === 'SHUTDOWN' || error.code === 'UPSTREAM_UNAVAILABLE') throw error;
+        // Rejected (401/403, other 4xx, or an answer we cannot use): forget it and authenticate afresh.
+        if (this.refreshCredential === credential) this.refreshCredential = undefined;
+        this.hooks.log('warn', `Refresh token failed (${error.code}: ${error.message}); falling back to Get token.`);
+      }
+    }
+    return { response: await this.endpoint.getToken(), refreshed: false };
+  }
+
+  private accept({ response, refreshed }: { response: UpstreamTokenResponse; refreshed: boolean }): CachedToken {
+    if (this.closed) throw shutdownError();
+    const { token, refresh } = toCachedToken(response, this.options.refreshMarginMs);
+    this.token = token;
+    if (this.options.refresh !== false) this.refreshCredential = refresh;
+    this.lastError = undefined;
+    this.notBefore = 0;
+    this.failures = 0;
+    if (this.failingSince !== undefined) {
+      const seconds = Math.round((this.clock.mono() - this.failingSince) / 1000);
+      this.hooks.log('log', `Token renewal recovered after ${seconds} s.`);
+      this.failingSince = undefined;
+    }
+    this.hooks.emit({
+      type: refreshed ? 'token.refreshed' : 'token.acquired',
+      at: token.obtainedAt,
+      accessExpiresAt: token.accessExpiresAt,
+      refreshExpiresAt: token.refreshExpiresAt,
+    });
+    this.arm(token.staleAt.mono - this.clock.mono(), false);
+    return token;
+  }
+
+  /** Records a failed renewal, logs it (rate-limited) and schedules the next background try. */
+  private failed(error: TransferAuthError): TransferAuthError {
+    if (this.closed || error.code === 'SHUTDOWN') return this.closed ? shutdownError() : error;
+    const now = instant(this.clock);
+    this.lastError = { code: error.code, status: error.status, message: error.message, at: new Date(now.wall) };
+    if (error.status === undefined) delete this.lastError.status;
+    this.hooks.emit({
+      type: 'token.failed',
+      at: new Date(now.wall),
+      code: error.code,
+      ...(error.status === undefined ? {} : { status: error.status }),
+      message: error.message,
+      background: this.waiters === 0,
+    });
+    if (error.retryAfterMs !== undefined) this.notBefore = Math.max(this.notBefore, now.mono + error.retryAfterMs);
+    this.logFailure(error, now.mono);
+
+    const token = this.token;
+    if (token !== undefined && isBefore(token.staleAt, now)) {
+      this.arm(token.staleAt.mono - now.mono, false); // e.g. a failed forceRefresh: the token is still fresh
+    } else {
+      const { baseDelayMs, maxDelayMs } = this.options.retry;
+      const delay = backoffDelay(this.failures++, baseDelayMs, maxDelayMs, this.random);
+      this.arm(Math.max(delay, this.notBefore - now.mono), true);
+    }
+    return error;
+  }
+
+  private logFailure(error: TransferAuthError, now: number): void {
+    const what = `${error.code}: ${error.message}`;
+    if (this.failingSince === undefined) {
+      this.failingSince = now;
+      this.lastFailureLog = now;
+      this.suppressedFailures = 0;
+      this.hooks.log('warn', `Token renewal failed (${what}); retrying in the background.`);
+    } else if (now - this.lastFailureLog >= FAILURE_LOG_INTERVAL_MS) {
+      const seconds = Math.round((now - this.failingSince) / 1000);
+      this.hooks.log(
+        'warn',
+        `Token renewal still failing after ${seconds} s (${this.suppressedFailures + 1} more failures; last ${what}).`,
+      );
+      this.lastFailureLog = now;
+      this.suppressedFailures = 0;
+    } else {
+      this.suppressedFailures++;
+    }
+  }
+
+  private usableRefreshToken(): RefreshCredential | undefined {
+    const credential = this.refreshCredential;
+    if (this.options.refresh === false || credential === undefined) return undefined;
+    return isBefore(credential.usableUntil, instant(this.clock)) ? credential : undefined;
+  }
+
+  /** Arms the background timer; waits longer than setTimeout can take are chained. */
+  private arm(delayMs: number, isBackoff: boolean): void {
+    this.clearTimer();
+    if (this.closed) return;
+    this.timerIsBackoff = isBackoff;
+    const due = this.clock.mono() + Math.max(0, delayMs);
+    const tick = (): void => {
+      this.timer = undefined;
+      const left = due - this.clock.mono();
+      if (left > 1) {
+        this.timer = setTimeout(tick, Math.min(left, MAX_TIMER_DELAY_MS));
+        this.timer.unref?.();
+        return;
+      }
+      this.timerIsBackoff = false;
+      this.onTimer();
+    };
+    this.timer = setTimeout(tick, Math.min(Math.max(0, delayMs), MAX_TIMER_DELAY_MS));
+    this.timer.unref?.();
+  }
+
+  private onTimer(): void {
+    if (this.closed || this.inflight !== undefined) return;
+    const token = this.token;
+    const now = instant(this.clock);
+    if (token !== undefined && isBefore(token.staleAt, now)) {
+      this.arm(token.staleAt.mono - now.mono, false); // the wall clock went back: not due yet
+      return;
+    }
+    this.renewInBackground();
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerIsBackoff = false;
+  }
+
+  /** A backoff sleep inside a renewal: ref'd while someone waits on it, cut short by `close()`. */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => {
+          this.sleep = undefined;
+          resolve();
+        },
+        Math.min(ms, MAX_TIMER_DELAY_MS),
+      );
+      if (this.waiters === 0) timer.unref?.();
+      this.sleep = {
+        timer,
+        cancel: (error) => {
+          clearTimeout(timer);
+          this.sleep = undefined;
+          reject(error);
+        },
+      };
+    });
+  }
+}
+
+function shutdownError(): TransferAuthError {
+  return new TransferAuthError('SHUTDOWN', 'The token provider is shut down.');
+}
+
+function toError(error: unknown): TransferAuthError {
+  if (error instanceof TransferAuthError) return error;
+  // Not expected: every path above throws TransferAuthError. Keep the name only, never the message.
+  const name = error instanceof Error ? error.name : typeof error;
+  return new TransferAuthError('UPSTREAM_UNAVAILABLE', `Unexpected failure while renewing the token (${name}).`);
+}

@@ -1,0 +1,238 @@
+import axios, { AxiosError, type AxiosInstance, type AxiosResponse, type Method } from 'axios';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { AgentAuthRequestDto, RefreshTokenRequestDto } from './dto/agent-auth-request.dto';
+import { AgentTokenResponseDto } from './dto/agent-token-response.dto';
+import { TransferAuthError } from './errors/transfer-auth.error';
+import type { ResolvedTransferAuthOptions } from './resolve-options';
+import { parseRetryAfter } from './token-lifecycle/backoff';
+import { instant, systemClock, type Clock, type Instant } from './token-lifecycle/clock';
+import { MAX_RESPONSE_BYTES } from './transfer-auth.constants';
+
+/** @internal A validated token answer, with what is needed to place its expiry on the local clocks. */
+export interface UpstreamTokenResponse {
+  readonly body: AgentTokenResponseDto;
+  /** The upstream's `Date` header, epoch ms, when it sent a parsable one. */
+  readonly serverDateMs: number | undefined;
+  /** When the request was sent: the upstream's `Date` is no earlier than this. */
+  readonly sentAt: Instant;
+  readonly receivedAt: Instant;
+}
+
+/** @internal What the token lifecycle needs from the upstream. */
+export interface TokenEndpoint {
+  getToken(): Promise<UpstreamTokenResponse>;
+  refreshToken(refreshToken: string): Promise<UpstreamTokenResponse>;
+  /** Aborts every request in flight (they reject with `SHUTDOWN`); later calls reject at once. */
+  close(): void;
+}
+
+type Call = 'Get token' | 'Refresh token';
+
+const TIMEOUT = Symbol('timeout');
+const SHUTDOWN = Symbol('shutdown');
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ERR_NETWORK',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+]);
+
+/**
+ * @internal The two upstream auth calls over HTTP: a deadline from connect to last byte, no redirects,
+ * bodies over 64 KiB refused, answers validated with the DTOs before anyone sees them. Errors are
+ * rebuilt from scratch so that no request config (which holds the secret) travels in a `cause`.
+ */
+export class TransferApiClient implements TokenEndpoint {
+  private readonly http: AxiosInstance;
+  private readonly shutdown = new AbortController();
+
+  constructor(
+    private readonly options: ResolvedTransferAuthOptions,
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.http = axios.create({
+      maxRedirects: 0,
+      maxContentLength: MAX_RESPONSE_BYTES,
+      maxBodyLength: MAX_RESPONSE_BYTES,
+      responseType: 'text',
+      transformResponse: [(data: unknown) => data],
+      validateStatus: () => true,
+      headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+    });
+  }
+
+  getToken(): Promise<UpstreamTokenResponse> {
+    const body = AgentAuthRequestDto.of(this.options.agentId, this.options.agentSecret);
+    return this.send('Get token', 'POST', this.options.authPath, JSON.stringify(body), undefined);
+  }
+
+  refreshToken(refreshToken: string): Promise<UpstreamTokenResponse> {
+    const refresh = this.options.refresh;
+    if (refresh === false) {
+      return Promise.reject(
+        new TransferAuthError('INVALID_CONFIG', 'The refresh endpoint is disabled (`refresh: false`).'),
+      );
+    }
+    const inHeader = refresh.tokenIn !== 'body';
+    const inBody = refresh.tokenIn !== 'header';
+    return this.send(
+      'Refresh token',
+      refresh.method,
+      refresh.path,
+      inBody ? JSON.stringify(RefreshTokenRequestDto.of(refreshToken)) : undefined,
+      inHeader ? `Bearer ${refreshToken}` : undefined,
+    );
+  }
+
+  close(): void {
+    this.shutdown.abort(SHUTDOWN);
+  }
+
+  private async send(
+    call: Call,
+    method: Method,
+    path: string,
+    data: string | undefined,
+    authorization: string | undefined,
+  ): Promise<UpstreamTokenResponse> {
+    if (this.shutdown.signal.aborted) throw shutdownError(call);
+    const controller = new AbortController();
+    const onShutdown = (): void => controller.abort(SHUTDOWN);
+    this.shutdown.signal.addEventListener('abort', onShutdown, { once: true });
+    // A single deadline for the whole exchange: axios' own `timeout` is a socket idle timer, which a
+    // slowly dribbled body never trips.
+    const deadline = setTimeout(() => controller.abort(TIMEOUT), this.options.requestTimeoutMs);
+    deadline.unref?.();
+    const sentAt = instant(this.clock);
+    try {
+      let response: AxiosResponse<unknown>;
+      try {
+        response = await this.http.request({
+          method,
+          url: `${this.options.baseUrl}${path}`,
+          data,
+          headers: authorization === undefined ? undefined : { Authorization: authorization },
+          signal: controller.signal,
+        });
+      } catch (error) {
+        throw this.networkError(call, error, controller.signal);
+      }
+      return this.parse(call, response, sentAt);
+    } finally {
+      clearTimeout(deadline);
+      this.shutdown.signal.removeEventListener('abort', onShutdown);
+    }
+  }
+
+  private parse(call: Call, response: AxiosResponse<unknown>, sentAt: Instant): UpstreamTokenResponse {
+    const receivedAt = instant(this.clock);
+    const status = response.status;
+    const serverDate = Date.parse(String(response.headers['date'] ?? ''));
+    const serverDateMs = Number.isNaN(serverDate) ? undefined : serverDate;
+    if (status < 200 || status >= 300) throw this.statusError(call, response, serverDateMs);
+
+    let json: unknown;
+    try {
+      json = JSON.parse(typeof response.data === 'string' ? response.data : '');
+    } catch {
+      throw new TransferAuthError('INVALID_RESPONSE', `${call} answered HTTP ${status} with a body that is not JSON.`, {
+        status,
+      });
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+      throw new TransferAuthError(
+        'INVALID_RESPONSE',
+        `${call} answered HTTP ${status} with JSON that is not an object.`,
+        { status },
+      );
+    }
+    const body = plainToInstance(AgentTokenResponseDto, json, { excludeExtraneousValues: false });
+    const problems = validateSync(body, {
+      forbidUnknownValues: true,
+      validationError: { target: false, value: false },
+    });
+    if (problems.length > 0) {
+      // Property names and rule names only: a constraint message could quote the value, which may be a token.
+      const detail = problems
+        .map((p) => `${p.property} (${Object.keys(p.constraints ?? {}).join(', ') || 'invalid'})`)
+        .join('; ');
+      throw new TransferAuthError(
+        'INVALID_RESPONSE',
+        `${call} answered HTTP ${status} with missing or malformed fields: ${detail}.`,
+        { status },
+      );
+    }
+    return { body, serverDateMs, sentAt, receivedAt };
+  }
+
+  private statusError(
+    call: Call,
+    response: AxiosResponse<unknown>,
+    serverDateMs: number | undefined,
+  ): TransferAuthError {
+    const status = response.status;
+    if (status >= 300 && status < 400) {
+      return new TransferAuthError(
+        'INVALID_RESPONSE',
+        `${call} answered with a redirect (HTTP ${status}); redirects are not followed.`,
+        { status },
+      );
+    }
+    if (status === 401 || status === 403) {
+      return call === 'Get token'
+        ? new TransferAuthError(
+            'INVALID_CREDENTIALS',
+            `Get token rejected the agent credentials (HTTP ${status}); check agentId and agentSecret.`,
+            { status },
+          )
+        : new TransferAuthError('INVALID_CREDENTIALS', `Refresh token rejected the refresh token (HTTP ${status}).`, {
+            status,
+          });
+    }
+    if (status === 408 || status === 429 || status >= 500) {
+      const retryAfterMs = parseRetryAfter(response.headers['retry-after'], serverDateMs, this.clock.wall());
+      const after = retryAfterMs === undefined ? '' : `; it asked to retry after ${Math.ceil(retryAfterMs / 1000)} s`;
+      return new TransferAuthError('UPSTREAM_UNAVAILABLE', `${call} failed with HTTP ${status}${after}.`, {
+        status,
+        retryAfterMs,
+      });
+    }
+    return new TransferAuthError('INVALID_RESPONSE', `${call} answered HTTP ${status}.`, { status });
+  }
+
+  private networkError(call: Call, error: unknown, signal: AbortSignal): TransferAuthError {
+    if (signal.reason === SHUTDOWN) return shutdownError(call);
+    if (signal.reason === TIMEOUT) {
+      return new TransferAuthError(
+        'UPSTREAM_UNAVAILABLE',
+        `${call} timed out after ${this.options.requestTimeoutMs} ms.`,
+      );
+    }
+    const axiosError = error instanceof AxiosError ? error : undefined;
+    const code = axiosError?.code ?? (error as { code?: unknown } | null)?.code;
+    const message = error instanceof Error ? error.message : String(error);
+    // Rebuilt, not wrapped: an AxiosError carries the request config, and with it the secret.
+    const cause = Object.assign(new Error(message), typeof code === 'string' ? { code } : {});
+    if (/maxContentLength/.test(message)) {
+      return new TransferAuthError(
+        'INVALID_RESPONSE',
+        `${call} answered with a body larger than ${MAX_RESPONSE_BYTES / 1024} KiB.`,
+        { cause },
+      );
+    }
+    const what = typeof code === 'string' && NETWORK_CODES.has(code) ? code : 'network error';
+    return new TransferAuthError('UPSTREAM_UNAVAILABLE', `${call} failed: ${what} (${message}).`, { cause });
+  }
+}
+
+function shutdownError(call: Call): TransferAuthError {
+  return new TransferAuthError('SHUTDOWN', `${call} cancelled: the application is shutting down.`);
+}

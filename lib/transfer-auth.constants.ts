@@ -1,0 +1,31 @@
+/** Freedom Pay's production API host. */
+export const DEFAULT_BASE_URL = 'https://api.freedompay.kz';
+/** Get token (and, by assumption, Refresh token) endpoint of the Transfer (IMTS) section. */
+export const DEFAULT_AUTH_PATH = '/v5/partner/transfer/agent/auth';
+/** The protected endpoint the testing kit serves, and the sample app calls. */
+export const AGENTS_PATH = '/v5/partner/transfer/agents';
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+export const DEFAULT_RETRY = Object.freeze({ maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 5_000 });
+export const DEFAULT_REFRESH_METHOD = 'PATCH';
+export const DEFAULT_REFRESH_TOKEN_IN = 'both';
+
+/** Default refresh margin: this share of the token lifetime ... */
+export const REFRESH_MARGIN_RATIO = 0.2;
+/** ... but never more than this. */
+export const MAX_DEFAULT_REFRESH_MARGIN_MS = 60_000;
+/** A token is not handed out within min(5 s, 10% of its lifetime) of its expiry. */
+export const SAFETY_WINDOW_MAX_MS = 5_000;
+export const SAFETY_WINDOW_RATIO = 0.1;
+/** `Date` has whole-second resolution: the upstream clock may be up to this much later than it says. */
+export const UPSTREAM_CLOCK_RESOLUTION_MS = 1_000;
+
+/** Auth responses larger than this are refused. */
+export const MAX_RESPONSE_BYTES = 64 * 1024;
+/** setTimeout overflows past this (it then fires after 1 ms); longer waits are chained. */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+/** Repeated background failures are logged at most this often. */
+export const FAILURE_LOG_INTERVAL_MS = 60_000;
+
+/** What replaces a secret or a token wherever an object is printed. */
+export const REDACTED = '[redacted]';

@@ -1,0 +1,95 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { inspect } from 'node:util';
+import { Subject, type Observable } from 'rxjs';
+import type { TransferAuthEvent } from './interfaces/transfer-auth-event.interface';
+import type { TransferAuthModuleOptions } from './interfaces/transfer-auth-module-options.interface';
+import type { TransferAuthStatus } from './interfaces/transfer-auth-status.interface';
+import { resolveTransferAuthOptions } from './resolve-options';
+import { TokenLifecycle } from './token-lifecycle/token-lifecycle';
+import { TransferApiClient } from './transfer-api.client';
+import { TRANSFER_AUTH_MODULE_OPTIONS } from './transfer-auth.module-definition';
+
+/**
+ * The token provider. `await auth.getAccessToken()` before every Transfer call: it answers from the
+ * cache, renews the token in the background before it expires, and shares one upstream call among any
+ * number of callers when there is no usable token.
+ */
+@Injectable()
+export class TransferAuthService implements OnModuleInit, OnApplicationShutdown {
+  /** `token.acquired`, `token.refreshed`, `token.failed`, `token.invalidated`. Never carries a token. */
+  readonly events$: Observable<TransferAuthEvent>;
+
+  readonly #events = new Subject<TransferAuthEvent>();
+  readonly #logger: Logger;
+  readonly #rawOptions: TransferAuthModuleOptions;
+  #lifecycle: TokenLifecycle | undefined;
+
+  constructor(@Inject(TRANSFER_AUTH_MODULE_OPTIONS) options: TransferAuthModuleOptions) {
+    this.#rawOptions = options;
+    this.#logger = new Logger('TransferAuth');
+    this.events$ = this.#events.asObservable();
+  }
+
+  /** Validates the options and, with `fetchOnStartup`, fetches the first token. */
+  async onModuleInit(): Promise<void> {
+    await this.#core().start();
+  }
+
+  /** Stops the schedule, aborts upstream calls, settles waiting callers with `SHUTDOWN`. */
+  onApplicationShutdown(): void {
+    this.#lifecycle?.close();
+    this.#events.complete();
+  }
+
+  /**
+   * A token the upstream will accept: never one within its safety window of expiry. Cached calls make
+   * no network call. Rejects with a {@link TransferAuthError}.
+   */
+  getAccessToken(): Promise<string> {
+    return (this.#lifecycle ?? this.#core()).getAccessToken();
+  }
+
+  /** `"Bearer <token>"`, for the `Authorization` header of a Transfer call. */
+  async getAuthorizationHeader(): Promise<string> {
+    return `Bearer ${await this.getAccessToken()}`;
+  }
+
+  /** A new token now, whatever the cache holds; concurrent calls share one upstream call. */
+  forceRefresh(): Promise<string> {
+    return this.#core().forceRefresh();
+  }
+
+  /**
+   * Drops the cached token, e.g. after the API answered 401 to it. Pass the token that was rejected:
+   * if another caller already replaced it, nothing is dropped.
+   */
+  invalidate(token?: string): void {
+    this.#core().invalidate(token);
+  }
+
+  /** A snapshot of the token state, with no secrets: safe to log or serve. */
+  getStatus(): TransferAuthStatus {
+    return this.#core().getStatus();
+  }
+
+  /** @internal */
+  [inspect.custom](): string {
+    const state = this.#lifecycle?.getStatus().state ?? 'idle';
+    return `TransferAuthService { agentId: ${inspect(this.#rawOptions?.agentId)}, state: '${state}', agentSecret: '[redacted]' }`;
+  }
+
+  #core(): TokenLifecycle {
+    if (this.#lifecycle === undefined) {
+      // Validated here, once, the first time anything needs it (init, or an earlier call).
+      const options = resolveTransferAuthOptions(this.#rawOptions);
+      this.#lifecycle = new TokenLifecycle(options, {
+        endpoint: new TransferApiClient(options),
+        hooks: {
+          log: (level, message) => this.#logger[level](message),
+          emit: (event) => this.#events.next(event),
+        },
+      });
+    }
+    return this.#lifecycle;
+  }
+}
