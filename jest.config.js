@@ -8,6 +8,7 @@ module.exports = {
   moduleNameMapper: {
     '^nestjs-freedompay-transfer-auth$': '<rootDir>/lib/index.ts',
     '^nestjs-freedompay-transfer-auth/testing$': '<rootDir>/lib/testing/index.ts',
+    '^nestjs-freedompay-transfer-auth/health$': '<rootDir>/lib/health/index.ts',
   },
   collectCoverageFrom: ['lib/**/*.ts', '!lib/**/index.ts'],
   coverageReporters: ['text-summary', 'text'],

@@ -24,4 +24,12 @@ export type {
   TransferAuthState,
   TransferAuthStatus,
 } from './interfaces';
-export { AGENTS_PATH, DEFAULT_AUTH_PATH, DEFAULT_BASE_URL } from './transfer-auth.constants';
+export { AGENTS_PATH, DEFAULT_API_TIMEOUT_MS, DEFAULT_AUTH_PATH, DEFAULT_BASE_URL } from './transfer-auth.constants';
+export { TransferHttpService } from './transfer-http/transfer-http.service';
+export { attachTransferAuth, type TransferTokenSource } from './transfer-http/attach-transfer-auth';
+export {
+  getTransferAuthToken,
+  getTransferHttpToken,
+  InjectTransferAuth,
+  InjectTransferHttp,
+} from './transfer-auth.tokens';

@@ -29,3 +29,6 @@ export const FAILURE_LOG_INTERVAL_MS = 60_000;
 
 /** What replaces a secret or a token wherever an object is printed. */
 export const REDACTED = '[redacted]';
+
+/** Default timeout of requests made through the authenticated Transfer API client. */
+export const DEFAULT_API_TIMEOUT_MS = 30_000;

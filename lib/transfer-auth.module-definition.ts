@@ -1,11 +1,23 @@
 import { ConfigurableModuleBuilder, type DynamicModule, type Provider } from '@nestjs/common';
+import { TransferAuthError } from './errors/transfer-auth.error';
 import type { TransferAuthModuleOptions } from './interfaces/transfer-auth-module-options.interface';
 import { redactSecrets } from './resolve-options';
+import { DEFAULT_API_TIMEOUT_MS } from './transfer-auth.constants';
+import { TransferAuthService } from './transfer-auth.service';
+import { attachTransferAuth } from './transfer-http/attach-transfer-auth';
+import { TransferHttpService } from './transfer-http/transfer-http.service';
+import { getTransferAuthToken, getTransferHttpToken } from './transfer-auth.tokens';
+import axios from 'axios';
 
 /** Extras of `forRoot` / `forRootAsync` beyond the options themselves. */
 export interface TransferAuthModuleExtras {
-  /** Register the module globally, so that every module can inject `TransferAuthService`. */
+  /** Register the module globally, so that every module can inject its services without importing it. */
   isGlobal?: boolean;
+  /**
+   * Name of this registration, for apps with several agents: its service and client are then injected
+   * with `@InjectTransferAuth(name)` / `@InjectTransferHttp(name)`. Unnamed: injected by class.
+   */
+  name?: string;
 }
 
 export const {
@@ -16,10 +28,9 @@ export const {
 } = new ConfigurableModuleBuilder<TransferAuthModuleOptions>({ moduleName: 'TransferAuth' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createTransferAuthOptions')
-  .setExtras<TransferAuthModuleExtras>({ isGlobal: false }, (definition, extras) => ({
-    ...protectOptionsProvider(definition),
-    global: extras.isGlobal,
-  }))
+  .setExtras<TransferAuthModuleExtras>({ isGlobal: false, name: undefined }, (definition, extras) =>
+    withServices(protectOptionsProvider(definition), extras),
+  )
   .build();
 
 /** What `forRoot` takes: the options, plus `isGlobal`. */
@@ -38,6 +49,39 @@ const OPTION_KEYS: readonly (keyof TransferAuthModuleOptions)[] = [
   'retry',
   'fetchOnStartup',
 ];
+
+/**
+ * Each registration provides its own service and client under its own tokens, so two registrations
+ * never share a token, a timer or an error.
+ */
+function withServices(definition: DynamicModule, { isGlobal, name }: TransferAuthModuleExtras): DynamicModule {
+  if (name !== undefined && (typeof name !== 'string' || name.trim() === '')) {
+    throw new TransferAuthError(
+      'INVALID_CONFIG',
+      'Invalid TransferAuthModule option `name`: expected a non-empty string.',
+    );
+  }
+  const authToken = getTransferAuthToken(name);
+  const httpToken = getTransferHttpToken(name);
+  const providers: Provider[] = [
+    ...(definition.providers ?? []),
+    {
+      provide: authToken,
+      useFactory: (options: TransferAuthModuleOptions) => new TransferAuthService(options, name),
+      inject: [TRANSFER_AUTH_MODULE_OPTIONS],
+    },
+    {
+      provide: httpToken,
+      useFactory: (auth: TransferAuthService) => {
+        const instance = axios.create({ timeout: DEFAULT_API_TIMEOUT_MS });
+        attachTransferAuth(instance, auth);
+        return new TransferHttpService(instance);
+      },
+      inject: [authToken],
+    },
+  ];
+  return { ...definition, global: isGlobal, providers, exports: [...(definition.exports ?? []), authToken, httpToken] };
+}
 
 /**
  * The options live in the container as a copy whose secret `inspect` and `JSON.stringify` show as

@@ -1,10 +1,10 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { inspect } from 'node:util';
 import { Subject, type Observable } from 'rxjs';
 import type { TransferAuthEvent } from './interfaces/transfer-auth-event.interface';
 import type { TransferAuthModuleOptions } from './interfaces/transfer-auth-module-options.interface';
 import type { TransferAuthStatus } from './interfaces/transfer-auth-status.interface';
-import { resolveTransferAuthOptions } from './resolve-options';
+import { resolveTransferAuthOptions, type ResolvedTransferAuthOptions } from './resolve-options';
 import { TokenLifecycle } from './token-lifecycle/token-lifecycle';
 import { TransferApiClient } from './transfer-api.client';
 import { TRANSFER_AUTH_MODULE_OPTIONS } from './transfer-auth.module-definition';
@@ -22,11 +22,15 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
   readonly #events = new Subject<TransferAuthEvent>();
   readonly #logger: Logger;
   readonly #rawOptions: TransferAuthModuleOptions;
+  #options: ResolvedTransferAuthOptions | undefined;
   #lifecycle: TokenLifecycle | undefined;
 
-  constructor(@Inject(TRANSFER_AUTH_MODULE_OPTIONS) options: TransferAuthModuleOptions) {
+  /**
+   * Made by the module; `name` is the registration's name (`forRoot({ name })`), used in log lines.
+   */
+  constructor(@Inject(TRANSFER_AUTH_MODULE_OPTIONS) options: TransferAuthModuleOptions, @Optional() name?: string) {
     this.#rawOptions = options;
-    this.#logger = new Logger('TransferAuth');
+    this.#logger = new Logger(name === undefined ? 'TransferAuth' : `TransferAuth:${name}`);
     this.events$ = this.#events.asObservable();
   }
 
@@ -72,6 +76,12 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
     return this.#core().getStatus();
   }
 
+  /** The configured base URL (validated): the only place credentials and tokens are ever sent. */
+  getBaseUrl(): string {
+    this.#core();
+    return (this.#options as ResolvedTransferAuthOptions).baseUrl;
+  }
+
   /** @internal */
   [inspect.custom](): string {
     const state = this.#lifecycle?.getStatus().state ?? 'idle';
@@ -81,7 +91,7 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
   #core(): TokenLifecycle {
     if (this.#lifecycle === undefined) {
       // Validated here, once, the first time anything needs it (init, or an earlier call).
-      const options = resolveTransferAuthOptions(this.#rawOptions);
+      const options = (this.#options = resolveTransferAuthOptions(this.#rawOptions));
       this.#lifecycle = new TokenLifecycle(options, {
         endpoint: new TransferApiClient(options),
         hooks: {

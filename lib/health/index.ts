@@ -1,0 +1,2 @@
+export { TransferAuthHealthIndicator } from './transfer-auth.health';
+export type { TransferAuthHealthData, TransferAuthHealthOptions } from './transfer-auth.health';

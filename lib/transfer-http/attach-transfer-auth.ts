@@ -1,0 +1,86 @@
+import {
+  AxiosHeaders,
+  isAxiosError,
+  type AxiosError,
+  type AxiosInstance,
+  type InternalAxiosRequestConfig,
+} from 'axios';
+import { REDACTED } from '../transfer-auth.constants';
+
+/** What `attachTransferAuth` needs of a token provider (`TransferAuthService` has it). */
+export interface TransferTokenSource {
+  getAccessToken(): Promise<string>;
+  invalidate(token?: string): void;
+  /** The configured base URL: the only place the token is ever sent. */
+  getBaseUrl(): string;
+}
+
+/**
+ * Teaches an axios instance to call the Transfer API: every request to the configured base URL gets
+ * `Authorization: Bearer <access_token>` (relative URLs are resolved against it), is sent without
+ * following redirects, and on a 401 is retried once with a fresh token (the rejected one is
+ * invalidated; concurrent 401s share one renewal). Requests to any other host are left untouched.
+ * Returns a function that removes the interceptors.
+ */
+export function attachTransferAuth(instance: AxiosInstance, auth: TransferTokenSource): () => void {
+  const sentWith = new WeakMap<InternalAxiosRequestConfig, string>();
+
+  const requestId = instance.interceptors.request.use(async (config) => {
+    const base = auth.getBaseUrl();
+    if (!config.baseURL) config.baseURL = base;
+    if (!isUnder(instance.getUri(config), base)) return config;
+    const token = await auth.getAccessToken();
+    // A user's instance may come from another copy of axios: use its own headers object when it has one.
+    if (typeof config.headers?.set === 'function') config.headers.set('Authorization', `Bearer ${token}`);
+    else config.headers = AxiosHeaders.from(config.headers).set('Authorization', `Bearer ${token}`);
+    config.maxRedirects = 0; // a redirect must not carry the token anywhere
+    sentWith.set(config, token);
+    return config;
+  });
+
+  const responseId = instance.interceptors.response.use(undefined, async (error: unknown) => {
+    if (!isAxiosError(error) || error.config === undefined) throw error;
+    const config = error.config;
+    const token = sentWith.get(config);
+    if (token === undefined) throw error;
+    if (error.response?.status !== 401 || (config as RetryMarked)[RETRIED]) throw redact(error);
+    auth.invalidate(token);
+    // axios copies the config on request(): the mark must be a plain key to survive the copy.
+    return instance.request({ ...config, [RETRIED]: true } as InternalAxiosRequestConfig);
+  });
+
+  return () => {
+    instance.interceptors.request.eject(requestId);
+    instance.interceptors.response.eject(responseId);
+  };
+}
+
+const RETRIED = 'transferAuthRetried';
+type RetryMarked = InternalAxiosRequestConfig & { [RETRIED]?: boolean };
+
+/** Whether `url` is the base URL or below it (same origin, path under the base path). */
+function isUnder(url: string, base: string): boolean {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return false;
+  }
+  const root = new URL(base);
+  if (target.origin !== root.origin) return false;
+  const prefix = root.pathname.replace(/\/+$/, '');
+  return prefix === '' || target.pathname === prefix || target.pathname.startsWith(`${prefix}/`);
+}
+
+/**
+ * An AxiosError that leaves our hands must not print the token: the header is masked in its config,
+ * and the raw request (whose `_header` holds it) is kept but hidden from `inspect` and `JSON`.
+ */
+function redact(error: AxiosError): AxiosError {
+  const headers = error.config?.headers;
+  if (headers?.has?.('Authorization')) headers.set('Authorization', `Bearer ${REDACTED}`);
+  for (const holder of [error, error.response]) {
+    if (holder && 'request' in holder) Object.defineProperty(holder, 'request', { enumerable: false });
+  }
+  return error;
+}
