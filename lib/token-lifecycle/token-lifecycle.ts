@@ -2,7 +2,7 @@ import { TransferAuthError } from '../errors/transfer-auth.error';
 import type { TransferAuthEvent } from '../interfaces/transfer-auth-event.interface';
 import type { TransferAuthLastError, TransferAuthStatus } from '../interfaces/transfer-auth-status.interface';
 import type { ResolvedTransferAuthOptions } from '../resolve-options';
-import type { TokenEndpoint, UpstreamTokenResponse } from '../transfer-api.client';
+import type { TokenEndpoint } from '../transfer-api.client';
 import { FAILURE_LOG_INTERVAL_MS, MAX_TIMER_DELAY_MS } from '../transfer-auth.constants';
 import { backoffDelay } from './backoff';
 import { instant, systemClock, type Clock } from './clock';
@@ -23,6 +23,13 @@ export interface LifecycleDeps {
 }
 
 type Options = Pick<ResolvedTransferAuthOptions, 'refresh' | 'refreshMarginMs' | 'retry' | 'fetchOnStartup'>;
+
+interface Renewed {
+  token: CachedToken;
+  refresh: RefreshCredential | undefined;
+  /** Obtained with the refresh token (else with Get token). */
+  refreshed: boolean;
+}
 
 interface Sleep {
   timer: ReturnType<typeof setTimeout>;
@@ -221,11 +228,14 @@ export class TokenLifecycle {
     }
   }
 
-  private async attempt(useRefresh: boolean): Promise<{ response: UpstreamTokenResponse; refreshed: boolean }> {
+  private async attempt(useRefresh: boolean): Promise<Renewed> {
     const credential = useRefresh ? this.usableRefreshToken() : undefined;
     if (credential !== undefined) {
       try {
-        return { response: await this.endpoint.refreshToken(credential.refreshToken), refreshed: true };
+        // Converted inside the try: a refreshed token that is unusable (e.g. expired on arrival) is
+        // as good as a rejection, and falls back to Get token like one.
+        const response = await this.endpoint.refreshToken(credential.refreshToken);
+        return { ...toCachedToken(response, this.options.refreshMarginMs), refreshed: true };
       } catch (caught) {
         const error = toError(caught);
         if (error.code === 'SHUTDOWN' || error.code === 'UPSTREAM_UNAVAILABLE') throw error;
@@ -234,12 +244,12 @@ export class TokenLifecycle {
         this.hooks.log('warn', `Refresh token failed (${error.code}: ${error.message}); falling back to Get token.`);
       }
     }
-    return { response: await this.endpoint.getToken(), refreshed: false };
+    const response = await this.endpoint.getToken();
+    return { ...toCachedToken(response, this.options.refreshMarginMs), refreshed: false };
   }
 
-  private accept({ response, refreshed }: { response: UpstreamTokenResponse; refreshed: boolean }): CachedToken {
+  private accept({ token, refresh, refreshed }: Renewed): CachedToken {
     if (this.closed) throw shutdownError();
-    const { token, refresh } = toCachedToken(response, this.options.refreshMarginMs);
     this.token = token;
     if (this.options.refresh !== false) this.refreshCredential = refresh;
     this.lastError = undefined;
