@@ -5,7 +5,8 @@ import type { TransferAuthErrorCode } from '../errors/transfer-auth.error';
  * - `idle`: no token yet and nothing under way (before the first call, or `fetchOnStartup: false`);
  * - `acquiring`: no usable token, a request for one is under way;
  * - `valid`: a usable token is cached;
- * - `stale`: a usable token is cached and is being renewed in the background;
+ * - `stale`: a usable token is cached but is inside its refresh margin: it is served while a renewal
+ *   runs in the background (or waits out its backoff);
  * - `failed`: no usable token, and the last attempt failed (see `lastError`);
  * - `closed`: the application shut down.
  */

@@ -60,6 +60,11 @@ export class TokenLifecycle {
   private lastFailureLog = 0;
   private suppressedFailures = 0;
   private lastError: TransferAuthLastError | undefined;
+  /**
+   * Get token refused the credentials: retrying cannot fix them and could lock the agent out, so nothing
+   * renews in the background until a caller (one at a time) gets a token again.
+   */
+  private credentialsRejected = false;
   private closed = false;
   private readonly endpoint: TokenEndpoint;
   private readonly hooks: LifecycleHooks;
@@ -183,7 +188,7 @@ export class TokenLifecycle {
 
   /** Starts a renewal unless one is running, the backoff after a failure is pending, or we are closed. */
   private renewInBackground(): void {
-    if (this.closed || this.inflight !== undefined || this.timerIsBackoff) return;
+    if (this.closed || this.inflight !== undefined || this.timerIsBackoff || this.credentialsRejected) return;
     const waitMs = this.notBefore - this.clock.mono();
     if (waitMs > 0) this.arm(waitMs, true);
     else this.startRenewal(0);
@@ -253,6 +258,7 @@ export class TokenLifecycle {
     this.token = token;
     if (this.options.refresh !== false) this.refreshCredential = refresh;
     this.lastError = undefined;
+    this.credentialsRejected = false;
     this.notBefore = 0;
     this.failures = 0;
     if (this.failingSince !== undefined) {
@@ -285,13 +291,20 @@ export class TokenLifecycle {
       background: this.waiters === 0,
     });
     if (error.retryAfterMs !== undefined) this.notBefore = Math.max(this.notBefore, now.mono + error.retryAfterMs);
+    const { baseDelayMs, maxDelayMs } = this.options.retry;
+    if (error.code === 'INVALID_CREDENTIALS') {
+      this.credentialsRejected = true;
+      this.clearTimer();
+      this.hooks.log('error', `${error.message} Not retrying in the background.`);
+      this.failingSince ??= now.mono;
+      return error;
+    }
     this.logFailure(error, now.mono);
 
     const token = this.token;
     if (token !== undefined && isBefore(token.staleAt, now)) {
       this.arm(token.staleAt.mono - now.mono, false); // e.g. a failed forceRefresh: the token is still fresh
     } else {
-      const { baseDelayMs, maxDelayMs } = this.options.retry;
       const delay = backoffDelay(this.failures++, baseDelayMs, maxDelayMs, this.random);
       this.arm(Math.max(delay, this.notBefore - now.mono), true);
     }

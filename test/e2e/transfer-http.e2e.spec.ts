@@ -240,8 +240,8 @@ describe('terminus health indicator', () => {
   it('is down with the error code when no token can be had', async () => {
     fake.failAlways('any', { kind: 'status', status: 503 });
     const controller = await boot(false);
-    const failure = await controller.check().catch((e: unknown) => e as { response?: unknown });
-    expect(failure.response).toMatchObject({
+    const failure: unknown = await controller.check().catch((e: unknown) => e);
+    expect((failure as { response?: unknown }).response).toMatchObject({
       status: 'error',
       error: { freedompay: { status: 'down', state: 'failed', code: 'UPSTREAM_UNAVAILABLE', accessExpiresAt: null } },
     });

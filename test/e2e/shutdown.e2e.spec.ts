@@ -1,0 +1,131 @@
+import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
+import type { TransferAuthModuleOptions } from 'nestjs-freedompay-transfer-auth';
+import { createAuthApp, fakeOptions, type AuthApp } from '../support/auth-app';
+import { captureAuthError, expectAuthError, LibTimerTracker, sleep, waitFor } from '../support/e2e';
+
+/** Tracks how each caller settled, so that the test can look right after `close()` resolves. */
+function track(promises: Promise<string>[]): { settled: () => number; codes: () => unknown[] } {
+  const outcomes: unknown[] = [];
+  for (const promise of promises) {
+    promise.then(
+      () => outcomes.push('resolved'),
+      (error: { code?: unknown }) => outcomes.push(error?.code),
+    );
+  }
+  return { settled: () => outcomes.length, codes: () => [...outcomes] };
+}
+
+describe('shutdown (e2e)', () => {
+  let fake: FakeTransferServer;
+  let app: AuthApp | undefined;
+  let timers: LibTimerTracker | undefined;
+
+  beforeEach(async () => {
+    fake = await new FakeTransferServer().start();
+  });
+  afterEach(async () => {
+    timers?.restore();
+    timers = undefined;
+    await app?.close();
+    app = undefined;
+    await fake.stop();
+  });
+
+  async function start(options: Partial<TransferAuthModuleOptions>): Promise<AuthApp> {
+    app = await createAuthApp(fakeOptions(fake, options));
+    return app;
+  }
+
+  /** Closes the app (once: afterEach then has nothing left to close). */
+  async function close(): Promise<void> {
+    const running = app;
+    app = undefined;
+    await running?.close();
+  }
+
+  it('a hung upstream call with callers waiting: close() settles every caller with SHUTDOWN, no call follows', async () => {
+    fake.failAlways('auth', { kind: 'hang' });
+    const { auth } = await start({ fetchOnStartup: false, requestTimeoutMs: 10_000 });
+    const callers = track([
+      ...Array.from({ length: 5 }, () => auth.getAccessToken()),
+      auth.forceRefresh(),
+      auth.getAuthorizationHeader(),
+    ]);
+    await waitFor(() => fake.calls.auth === 1, 'the call to hang at the fake');
+    expect(callers.settled()).toBe(0);
+
+    await close();
+    expect(callers.codes()).toEqual(Array(7).fill('SHUTDOWN'));
+
+    await sleep(100);
+    expect(fake.calls.total).toBe(1);
+    expectAuthError(await captureAuthError(auth.getAccessToken()), 'SHUTDOWN');
+    expectAuthError(await captureAuthError(auth.forceRefresh()), 'SHUTDOWN');
+    expect(auth.getStatus().state).toBe('closed');
+    expect(fake.calls.total).toBe(1);
+  });
+
+  it('callers waiting out a backoff sleep between attempts settle with SHUTDOWN, and no lib timer is left', async () => {
+    timers = new LibTimerTracker().install();
+    fake.failAlways('auth', { kind: 'status', status: 503 });
+    const { auth } = await start({
+      fetchOnStartup: false,
+      retry: { maxAttempts: 5, baseDelayMs: 5_000, maxDelayMs: 5_000 },
+    });
+    const callers = track([auth.getAccessToken(), auth.getAccessToken()]);
+    await waitFor(() => fake.requests[0]?.status === 503, 'the first 503');
+    await sleep(30); // let the client read the answer and go to sleep before the next attempt
+    expect(timers.pendingStacks().length).toBeGreaterThan(0); // the backoff sleep
+
+    await close();
+    expect(callers.codes()).toEqual(['SHUTDOWN', 'SHUTDOWN']);
+    expect(timers.pendingStacks()).toEqual([]);
+    await sleep(50);
+    expect(fake.calls.total).toBe(1);
+  });
+
+  it('with a cached token (schedule armed) and a failing background renewal, close() leaves no lib timer', async () => {
+    timers = new LibTimerTracker().install();
+    const { auth } = await start({});
+    await auth.getAccessToken();
+    expect(timers.pendingStacks().length).toBeGreaterThan(0); // the stale-time schedule
+
+    // Now a background renewal that keeps failing: its backoff timer is pending at close.
+    fake.failAlways('any', { kind: 'status', status: 503 });
+    auth.invalidate();
+    await waitFor(() => auth.getStatus().state === 'failed', 'the background renewal to fail');
+    const before = fake.calls.total;
+
+    await close();
+    expect(timers.pendingStacks()).toEqual([]);
+    expect(timers.created).toBeGreaterThan(0);
+    await sleep(100);
+    expect(fake.calls.total).toBe(before);
+  });
+
+  it('close() during a background refresh in flight: no error escapes, events$ completes, nothing is called after', async () => {
+    const { auth, events } = await start({});
+    let completed = false;
+    const subscription = auth.events$.subscribe({ complete: () => (completed = true) });
+    fake.failNext('refresh', { kind: 'hang' });
+    auth.invalidate();
+    await waitFor(() => fake.calls.refresh === 1, 'the refresh to hang at the fake');
+
+    await close();
+    subscription.unsubscribe();
+    expect(completed).toBe(true);
+    expect(events.map((e) => e.type)).toEqual(['token.acquired', 'token.invalidated']);
+    await sleep(100);
+    expect(fake.calls).toMatchObject({ auth: 1, refresh: 1, total: 2 });
+  });
+
+  it('getAccessToken() after close() rejects with SHUTDOWN without calling the upstream', async () => {
+    const { auth } = await start({});
+    expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
+    await close();
+    const error = await captureAuthError(auth.getAccessToken());
+    expectAuthError(error, 'SHUTDOWN');
+    expect(() => auth.invalidate()).not.toThrow();
+    expect(fake.calls.total).toBe(1);
+  });
+});

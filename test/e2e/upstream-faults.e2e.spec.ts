@@ -1,0 +1,227 @@
+import { DEFAULT_AUTH_PATH, type TransferAuthModuleOptions } from 'nestjs-freedompay-transfer-auth';
+import { FakeTransferServer, type FakeFault } from 'nestjs-freedompay-transfer-auth/testing';
+import { createAuthApp, fakeOptions, type AuthApp } from '../support/auth-app';
+import {
+  captureAuthError,
+  CountingServer,
+  describeError,
+  expectAuthError,
+  leakedSecrets,
+  secretsOf,
+  sleep,
+  waitFor,
+} from '../support/e2e';
+
+/**
+ * Each test starts with `fetchOnStartup: false`, so that the first `getAccessToken()` makes the
+ * attempt under test and the counters hold only that attempt when the caller gets its answer.
+ */
+describe('upstream faults (e2e)', () => {
+  let fake: FakeTransferServer;
+  let app: AuthApp | undefined;
+  let elsewhere: CountingServer | undefined;
+
+  beforeEach(async () => {
+    fake = await new FakeTransferServer().start();
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    await fake.stop();
+    await elsewhere?.stop();
+    elsewhere = undefined;
+  });
+
+  async function start(options: Partial<TransferAuthModuleOptions> = {}): Promise<AuthApp> {
+    app = await createAuthApp(fakeOptions(fake, { fetchOnStartup: false, ...options }));
+    return app;
+  }
+
+  describe('redirects', () => {
+    it.each([301, 302, 307, 308])(
+      'a %i is not followed: INVALID_RESPONSE, the other server gets nothing',
+      async (status) => {
+        elsewhere = await new CountingServer().start();
+        fake.failAlways('auth', { kind: 'redirect', status, location: `${elsewhere.url}${DEFAULT_AUTH_PATH}` });
+        const { auth } = await start();
+
+        const error = await captureAuthError(auth.getAccessToken());
+        expectAuthError(error, 'INVALID_RESPONSE');
+        expect(error.status).toBe(status);
+        expect(fake.calls.auth).toBe(1);
+        // Background retries come and go: none of them follows the redirect either.
+        await waitFor(() => fake.calls.auth >= 3, 'background retries');
+        expect(elsewhere.hits).toBe(0);
+      },
+    );
+  });
+
+  describe('hangs and slow bodies', () => {
+    it.each<[string, FakeFault]>([
+      ['a hang', { kind: 'hang' }],
+      ['a body dribbled out slower than the deadline', { kind: 'slow-body', ms: 5_000 }],
+    ])('%s is cut at requestTimeoutMs: UPSTREAM_UNAVAILABLE after maxAttempts calls', async (_name, fault) => {
+      fake.failAlways('auth', fault);
+      const { auth } = await start({
+        requestTimeoutMs: 150,
+        retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
+      });
+      const error = await captureAuthError(auth.getAccessToken());
+      expectAuthError(error, 'UPSTREAM_UNAVAILABLE');
+      expect(error.message).toMatch(/timed out/);
+      expect(fake.calls.auth).toBe(2);
+    });
+
+    it('a delay shorter than requestTimeoutMs is simply waited out', async () => {
+      fake.failNext('auth', { kind: 'delay', ms: 100 });
+      const { auth } = await start({ requestTimeoutMs: 1_000 });
+      expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
+      expect(fake.calls.auth).toBe(1);
+    });
+  });
+
+  describe('malformed answers: INVALID_RESPONSE, one attempt, not retried at once', () => {
+    const future = '2099-01-01T00:00:00.000000Z';
+    const faults: [string, FakeFault][] = [
+      ['HTML', { kind: 'body', body: '<html><body>Bad gateway</body></html>', contentType: 'text/html' }],
+      ['truncated JSON', { kind: 'body', body: '{"access_token":"abc","refresh_token":"de' }],
+      ['an empty body', { kind: 'body', body: '' }],
+      ['a JSON array', { kind: 'body', body: '[]' }],
+      ['JSON null', { kind: 'body', body: 'null' }],
+      ['a missing access_token', { kind: 'fields', fields: { access_token: undefined } }],
+      ['a missing refresh_token', { kind: 'fields', fields: { refresh_token: undefined } }],
+      ['a missing access_expire_at', { kind: 'fields', fields: { access_expire_at: undefined } }],
+      ['a missing refresh_expire_at', { kind: 'fields', fields: { refresh_expire_at: undefined } }],
+      ['an empty access_token', { kind: 'fields', fields: { access_token: '' } }],
+      ['a numeric access_token', { kind: 'fields', fields: { access_token: 123456 } }],
+      ['an object refresh_token', { kind: 'fields', fields: { refresh_token: { value: 'x' } } }],
+      ['an epoch number as access_expire_at', { kind: 'fields', fields: { access_expire_at: 4_102_444_800 } }],
+      ['an unparsable date', { kind: 'fields', fields: { access_expire_at: 'tomorrow' } }],
+      ['a date without a zone', { kind: 'fields', fields: { access_expire_at: '2099-01-01T00:00:00' } }],
+      ['an impossible date', { kind: 'fields', fields: { access_expire_at: '2099-02-30T00:00:00.000000Z' } }],
+      [
+        'an access token expired on arrival',
+        { kind: 'fields', fields: { access_expire_at: '2001-01-01T00:00:00.000000Z' } },
+      ],
+      [
+        'an unparsable refresh_expire_at',
+        { kind: 'fields', fields: { access_expire_at: future, refresh_expire_at: '31/12/2099' } },
+      ],
+      ['a body over 64 KiB', { kind: 'oversized' }],
+      ['HTTP 400', { kind: 'status', status: 400 }],
+      ['HTTP 404', { kind: 'status', status: 404 }],
+      ['HTTP 422', { kind: 'status', status: 422 }],
+    ];
+
+    it.each(faults)('%s', async (_name, fault) => {
+      fake.failAlways('auth', fault);
+      const { auth } = await start();
+      const error = await captureAuthError(auth.getAccessToken());
+      expectAuthError(error, 'INVALID_RESPONSE');
+      expect(fake.calls.auth).toBe(1);
+      expect(leakedSecrets(describeError(error), secretsOf(fake))).toEqual([]);
+      expect(auth.getStatus()).toMatchObject({ state: 'failed', lastError: { code: 'INVALID_RESPONSE' } });
+    });
+
+    it('recovers once the upstream answers properly again', async () => {
+      fake.failNext('auth', { kind: 'fields', fields: { access_token: 42 } });
+      const { auth } = await start();
+      expectAuthError(await captureAuthError(auth.getAccessToken()), 'INVALID_RESPONSE');
+      // A caller does not wait out the backoff: its call starts a new attempt at once.
+      const token = await auth.getAccessToken();
+      expect(fake.isAccessTokenValid(token)).toBe(true);
+      expect(fake.calls.auth).toBe(2);
+    });
+  });
+
+  describe('credentials rejected', () => {
+    it.each([401, 403])('a %i on Get token is INVALID_CREDENTIALS after exactly one call', async (status) => {
+      fake.failAlways('auth', { kind: 'status', status });
+      const { auth } = await start();
+      const error = await captureAuthError(auth.getAccessToken());
+      expectAuthError(error, 'INVALID_CREDENTIALS');
+      expect(error.status).toBe(status);
+      expect(fake.calls.auth).toBe(1);
+    });
+
+    it('INVALID_CREDENTIALS is never retried, not even in the background', async () => {
+      fake.failAlways('auth', { kind: 'status', status: 401 });
+      const { auth } = await start();
+      expectAuthError(await captureAuthError(auth.getAccessToken()), 'INVALID_CREDENTIALS');
+      // maxDelayMs is 50: a background retry would have come several times in this window.
+      await sleep(300);
+      expect(fake.calls.auth).toBe(1);
+    });
+  });
+
+  describe('429 and Retry-After', () => {
+    it('a Retry-After beyond maxDelayMs: the caller gets UPSTREAM_UNAVAILABLE, the background waits as asked', async () => {
+      fake.failNext('auth', { kind: 'status', status: 429, retryAfter: 1 });
+      const { auth } = await start({ retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50 } });
+      const error = await captureAuthError(auth.getAccessToken());
+      expectAuthError(error, 'UPSTREAM_UNAVAILABLE');
+      expect(error.status).toBe(429);
+      expect(fake.calls.auth).toBe(1); // not retried within the renewal: the wait exceeds maxDelayMs
+
+      // Another caller within the Retry-After window is answered at once, without calling the upstream.
+      const again = await captureAuthError(auth.getAccessToken());
+      expectAuthError(again, 'UPSTREAM_UNAVAILABLE');
+      expect(again.message).toMatch(/Retry-After/);
+      await sleep(300);
+      expect(fake.calls.auth).toBe(1);
+
+      // After the second the upstream asked for, the background renewal obtains a token by itself.
+      await waitFor(() => auth.getStatus().state === 'valid', 'the background renewal after Retry-After');
+      expect(fake.calls.auth).toBe(2);
+    });
+
+    it('a Retry-After within maxDelayMs is waited out by the caller, who then gets a token', async () => {
+      fake.failNext('auth', { kind: 'status', status: 429, retryAfter: 1 });
+      const { auth } = await start({ retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 2_000 } });
+      const token = await auth.getAccessToken();
+      expect(fake.isAccessTokenValid(token)).toBe(true);
+      expect(fake.calls.auth).toBe(2);
+    });
+
+    it('a 429 without Retry-After is retried with backoff like a 5xx', async () => {
+      fake.failNext('auth', { kind: 'status', status: 429 }, 2);
+      const { auth } = await start();
+      expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
+      expect(fake.calls.auth).toBe(3);
+    });
+  });
+
+  describe('transient failures are retried up to maxAttempts', () => {
+    it.each<[string, FakeFault]>([
+      ['HTTP 500', { kind: 'status', status: 500 }],
+      ['HTTP 502', { kind: 'status', status: 502 }],
+      ['HTTP 503', { kind: 'status', status: 503 }],
+      ['HTTP 504', { kind: 'status', status: 504 }],
+      ['HTTP 408', { kind: 'status', status: 408 }],
+      ['a connection reset', { kind: 'reset' }],
+      ['a connection reset mid-body', { kind: 'reset-mid-body' }],
+    ])('%s every time: UPSTREAM_UNAVAILABLE after exactly maxAttempts calls', async (_name, fault) => {
+      fake.failAlways('auth', fault);
+      const { auth } = await start({ retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 } });
+      const error = await captureAuthError(auth.getAccessToken());
+      expectAuthError(error, 'UPSTREAM_UNAVAILABLE');
+      expect(fake.calls.auth).toBe(4);
+      expect(leakedSecrets(describeError(error), secretsOf(fake))).toEqual([]);
+    });
+
+    it('two 503s then success: the caller gets a token from the third call', async () => {
+      fake.failNext('auth', { kind: 'status', status: 503 }, 2);
+      const { auth, events } = await start();
+      expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
+      expect(fake.calls.auth).toBe(3);
+      expect(events.map((e) => e.type)).toEqual(['token.acquired']); // retries inside one attempt: no failure event
+    });
+
+    it('maxAttempts: 1 means a single call', async () => {
+      fake.failAlways('auth', { kind: 'status', status: 503 });
+      const { auth } = await start({ retry: { maxAttempts: 1 } });
+      expectAuthError(await captureAuthError(auth.getAccessToken()), 'UPSTREAM_UNAVAILABLE');
+      expect(fake.calls.auth).toBe(1);
+    });
+  });
+});
