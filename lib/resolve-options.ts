@@ -80,7 +80,8 @@ function baseUrl(value: unknown): string {
     if (!LOOPBACK.test(url.hostname))
       throw invalid('baseUrl', '`http:` is allowed only for loopback hosts; use `https:`');
   } else if (url.protocol !== 'https:') {
-    throw invalid('baseUrl', `unsupported scheme "${url.protocol}"; use \`https:\``);
+    // The scheme is part of the value (a pasted secret like `abc:def` parses as scheme `abc:`): not echoed.
+    throw invalid('baseUrl', 'unsupported scheme; use `https:`');
   }
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }

@@ -29,6 +29,11 @@ export interface TokenEndpoint {
 
 type Call = 'Get token' | 'Refresh token';
 
+/** `Sun, 06 Nov 1994 08:49:37 GMT`, the one HTTP-date format servers send (RFC 9110, 5.6.7). */
+const IMF_FIXDATE =
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+const TOKEN_FIELDS = ['access_token', 'refresh_token', 'access_expire_at', 'refresh_expire_at'] as const;
+
 const TIMEOUT = Symbol('timeout');
 const SHUTDOWN = Symbol('shutdown');
 const NETWORK_CODES = new Set([
@@ -135,7 +140,10 @@ export class TransferApiClient implements TokenEndpoint {
   private parse(call: Call, response: AxiosResponse<unknown>, sentAt: Instant): UpstreamTokenResponse {
     const receivedAt = instant(this.clock);
     const status = response.status;
-    const serverDate = Date.parse(String(response.headers['date'] ?? ''));
+    // Only an IMF-fixdate: Date.parse reads "0" or "12" as years long past, and a token would then look
+    // usable for decades. Anything else counts as no Date header (the local clock is used).
+    const dateHeader = String(response.headers['date'] ?? '');
+    const serverDate = IMF_FIXDATE.test(dateHeader) ? Date.parse(dateHeader) : Number.NaN;
     const serverDateMs = Number.isNaN(serverDate) ? undefined : serverDate;
     if (status < 200 || status >= 300) throw this.statusError(call, response, serverDateMs);
 
@@ -154,7 +162,15 @@ export class TransferApiClient implements TokenEndpoint {
         { status },
       );
     }
-    const body = plainToInstance(AgentTokenResponseDto, json, { excludeExtraneousValues: false });
+    // The four fields only, and only primitives: class-transformer recurses into whatever is nested (a
+    // stack overflow on a deep body) and would copy keys such as `__proto__`. Objects fail validation.
+    const record = json as Record<string, unknown>;
+    const fields: Record<string, unknown> = {};
+    for (const key of TOKEN_FIELDS) {
+      const value = Object.hasOwn(record, key) ? record[key] : undefined;
+      fields[key] = typeof value === 'object' && value !== null ? null : value;
+    }
+    const body = plainToInstance(AgentTokenResponseDto, fields);
     const problems = validateSync(body, {
       forbidUnknownValues: true,
       validationError: { target: false, value: false },

@@ -58,11 +58,12 @@ export class TransferAuthError extends Error {
 
   /** @internal */
   [inspect.custom](): string {
+    // The status goes in the first line, next to the code: after the stack it would end the last frame.
     const status = this.status === undefined ? '' : ` (HTTP ${this.status})`;
     const cause = this.cause instanceof Error ? `\n  [cause]: ${this.cause.name}: ${this.cause.message}` : '';
-    return `${this.stack ?? `${this.name}: ${this.message}`}${status}${cause}`.replace(
+    return `${this.stack ?? `${this.name}: ${this.message}`}${cause}`.replace(
       `${this.name}: `,
-      `${this.name} [${this.code}]: `,
+      `${this.name} [${this.code}]${status}: `,
     );
   }
 }

@@ -71,7 +71,7 @@ export function toCachedToken(
   if (!(lifetimeMs > 0) || !isBefore(usableUntil, receivedAt)) {
     throw new TransferAuthError(
       'INVALID_RESPONSE',
-      `The upstream sent an access token that had expired on arrival (access_expire_at ${body.access_expire_at}, upstream clock ${new Date(serverNowMs).toISOString()}).`,
+      `The upstream sent an access token that had expired on arrival (access_expire_at ${body.access_expire_at}, upstream clock ${printable(serverNowMs)}).`,
     );
   }
   const wantedMarginMs = refreshMarginMs ?? Math.min(MAX_DEFAULT_REFRESH_MARGIN_MS, lifetimeMs * REFRESH_MARGIN_RATIO);
@@ -102,6 +102,12 @@ export function toCachedToken(
     obtainedAt: new Date(receivedAt.wall),
   };
   return { token: hideToken(token), refresh: refresh && hideToken(refresh) };
+}
+
+/** A `Date` header at the edge of what `Date` holds, plus the 1 s of resolution, is past it: no RangeError. */
+function printable(epochMs: number): string {
+  const date = new Date(epochMs);
+  return Number.isNaN(date.getTime()) ? `${epochMs} ms since the epoch` : date.toISOString();
 }
 
 function after(start: Instant, ms: number): Deadline {
