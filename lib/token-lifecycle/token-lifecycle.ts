@@ -188,7 +188,9 @@ export class TokenLifecycle {
 
   /** Starts a renewal unless one is running, the backoff after a failure is pending, or we are closed. */
   private renewInBackground(): void {
-    if (this.closed || this.inflight !== undefined || this.timerIsBackoff || this.credentialsRejected) return;
+    if (this.closed || this.inflight !== undefined || this.timerIsBackoff) return;
+    // After a credentials rejection only the refresh token, which needs no credentials, may be tried.
+    if (this.credentialsRejected && this.usableRefreshToken() === undefined) return;
     const waitMs = this.notBefore - this.clock.mono();
     if (waitMs > 0) this.arm(waitMs, true);
     else this.startRenewal(0);
@@ -294,7 +296,9 @@ export class TokenLifecycle {
     const { baseDelayMs, maxDelayMs } = this.options.retry;
     if (error.code === 'INVALID_CREDENTIALS') {
       this.credentialsRejected = true;
-      this.clearTimer();
+      const token = this.token;
+      if (token !== undefined && isBefore(token.staleAt, now)) this.arm(token.staleAt.mono - now.mono, false);
+      else this.clearTimer();
       this.hooks.log('error', `${error.message} Not retrying in the background.`);
       this.failingSince ??= now.mono;
       return error;

@@ -420,6 +420,27 @@ describe('TokenLifecycle', () => {
       await expect(h.lifecycle.getAccessToken()).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS' });
       expect(h.stub.count).toBe(4);
     });
+    it('after a rejected forceRefresh, a fresh token is still renewed on schedule with its refresh token', async () => {
+      h = harness({ retry: { maxAttempts: 2, baseDelayMs: 100, maxDelayMs: 1_000 } });
+      await h.lifecycle.start();
+      const old = await h.lifecycle.getAccessToken();
+      // The refresh fails transiently (the refresh token is kept), then Get token refuses the credentials.
+      h.stub.responder = (call) =>
+        call.kind === 'refresh'
+          ? call.fail(upstreamError('UPSTREAM_UNAVAILABLE', 503))
+          : call.fail(upstreamError('INVALID_CREDENTIALS', 401));
+      const forced = outcome(h.lifecycle.forceRefresh());
+      await jest.advanceTimersByTimeAsync(1_000);
+      expect(codeOf(forced.error())).toBe('INVALID_CREDENTIALS');
+      expect(h.stub.kinds()).toEqual(['get', 'refresh', 'get']);
+      expect(await h.lifecycle.getAccessToken()).toBe(old);
+
+      h.stub.responder = answer.ok();
+      await jest.advanceTimersByTimeAsync(STALE_AT);
+      expect(h.stub.kinds()).toEqual(['get', 'refresh', 'get', 'refresh']);
+      expect(await h.lifecycle.getAccessToken()).not.toBe(old);
+      expect(h.lifecycle.getStatus().lastError).toBeUndefined();
+    });
   });
 
   describe('failure logging', () => {
