@@ -114,7 +114,9 @@ export class TokenLifecycle {
   async start(): Promise<void> {
     if (!this.options.fetchOnStartup || this.closed || this.token !== undefined) return;
     try {
-      await this.join(this.inflight ?? this.startRenewal(0));
+      // One attempt, not a renewal's retries: a hanging upstream must not hold the boot for
+      // maxAttempts x requestTimeoutMs. A failure is retried in the background like any other.
+      await this.join(this.inflight ?? this.startRenewal(0, 1));
     } catch (error) {
       if (error instanceof TransferAuthError && FATAL_AT_STARTUP.has(error.code)) {
         this.close();
@@ -196,9 +198,9 @@ export class TokenLifecycle {
     else this.startRenewal(0);
   }
 
-  private startRenewal(initialDelayMs: number): Promise<CachedToken> {
+  private startRenewal(initialDelayMs: number, maxAttempts = this.options.retry.maxAttempts): Promise<CachedToken> {
     this.clearTimer();
-    const renewal = this.renew(initialDelayMs).then(
+    const renewal = this.renew(initialDelayMs, maxAttempts).then(
       (token) => {
         if (this.inflight === renewal) this.inflight = undefined;
         return token;
@@ -214,8 +216,8 @@ export class TokenLifecycle {
   }
 
   /** One renewal: up to `maxAttempts` tries, refresh endpoint first when a refresh token is usable. */
-  private async renew(initialDelayMs: number): Promise<CachedToken> {
-    const { maxAttempts, baseDelayMs, maxDelayMs } = this.options.retry;
+  private async renew(initialDelayMs: number, maxAttempts: number): Promise<CachedToken> {
+    const { baseDelayMs, maxDelayMs } = this.options.retry;
     if (initialDelayMs > 0) await this.pause(initialDelayMs);
     let refreshFailed = false;
     for (let attempt = 1; ; attempt++) {
