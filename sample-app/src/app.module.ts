@@ -1,40 +1,75 @@
 import { Inject, Module, Optional, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
+import { TerminusModule } from '@nestjs/terminus';
 import { TransferAuthModule, type TransferAuthModuleOptions } from 'nestjs-freedompay-transfer-auth';
+import { TransferAuthHealthIndicator } from 'nestjs-freedompay-transfer-auth/health';
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
+import { AgentsController } from './agents.controller';
 import { AuthStatusController } from './auth-status.controller';
-import { freedompayConfig, type FreedomPayConfig } from './freedompay.config';
+import { freedompayConfig, USD_AGENT, type FreedomPayConfig } from './freedompay.config';
+import { HealthController, USD_AGENT_ENABLED } from './health.controller';
 
 export interface AppModuleOptions {
   /** A running fake upstream to use instead of the `freedompay` config. It is stopped on shutdown. */
   embeddedFake?: FakeTransferServer;
+  /** A second running fake, for the second (`usd`) agent. It is stopped on shutdown. */
+  embeddedUsdFake?: FakeTransferServer;
 }
+
+const EMBEDDED_FAKES = Symbol('EMBEDDED_FAKES');
 
 @Module({})
 export class AppModule implements OnApplicationShutdown {
-  static forRoot({ embeddedFake }: AppModuleOptions = {}): DynamicModule {
+  static forRoot({ embeddedFake, embeddedUsdFake }: AppModuleOptions = {}): DynamicModule {
+    const fakeOptions = (fake: FakeTransferServer): TransferAuthModuleOptions => ({
+      agentId: fake.agentId,
+      agentSecret: fake.agentSecret,
+      baseUrl: fake.url,
+    });
+    // The second agent is there when it has somewhere to go: its own fake, or its own credentials.
+    const usdEnabled = embeddedUsdFake !== undefined || (!embeddedFake && !!process.env.FREEDOMPAY_USD_AGENT_ID);
+    const config = {
+      imports: [ConfigModule.forFeature(freedompayConfig)],
+      inject: [freedompayConfig.KEY],
+    };
     return {
       module: AppModule,
       imports: [
         // main.ts picks the upstream from the process environment, so the config reads that one too.
         ConfigModule.forRoot({ ignoreEnvFile: true }),
+        TerminusModule,
         TransferAuthModule.forRootAsync({
-          imports: [ConfigModule.forFeature(freedompayConfig)],
-          inject: [freedompayConfig.KEY],
-          useFactory: (config: FreedomPayConfig): TransferAuthModuleOptions =>
+          ...config,
+          useFactory: (c: FreedomPayConfig): TransferAuthModuleOptions =>
             embeddedFake
-              ? { agentId: embeddedFake.agentId, agentSecret: embeddedFake.agentSecret, baseUrl: embeddedFake.url }
-              : { agentId: config.agentId, agentSecret: config.agentSecret, baseUrl: config.baseUrl },
+              ? fakeOptions(embeddedFake)
+              : { agentId: c.agentId, agentSecret: c.agentSecret, baseUrl: c.baseUrl },
         }),
+        ...(usdEnabled
+          ? [
+              TransferAuthModule.forRootAsync({
+                ...config,
+                name: USD_AGENT,
+                useFactory: (c: FreedomPayConfig): TransferAuthModuleOptions =>
+                  embeddedUsdFake
+                    ? fakeOptions(embeddedUsdFake)
+                    : { agentId: c.usd.agentId, agentSecret: c.usd.agentSecret, baseUrl: c.baseUrl },
+              }),
+            ]
+          : []),
       ],
-      controllers: [AuthStatusController],
-      providers: embeddedFake ? [{ provide: FakeTransferServer, useValue: embeddedFake }] : [],
+      controllers: [AuthStatusController, AgentsController, HealthController],
+      providers: [
+        TransferAuthHealthIndicator,
+        { provide: USD_AGENT_ENABLED, useValue: usdEnabled },
+        { provide: EMBEDDED_FAKES, useValue: [embeddedFake, embeddedUsdFake].filter((f) => f !== undefined) },
+      ],
     };
   }
 
-  constructor(@Optional() @Inject(FakeTransferServer) private readonly embeddedFake?: FakeTransferServer) {}
+  constructor(@Optional() @Inject(EMBEDDED_FAKES) private readonly embeddedFakes: FakeTransferServer[] = []) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await this.embeddedFake?.stop();
+    await Promise.all(this.embeddedFakes.map((fake) => fake.stop()));
   }
 }

@@ -9,6 +9,14 @@ export const freedompayConfig = registerAs('freedompay', () => ({
   agentSecret: process.env.FREEDOMPAY_AGENT_SECRET ?? '',
   /** Unset: the package default, `https://api.freedompay.kz`. */
   baseUrl: process.env.FREEDOMPAY_BASE_URL || undefined,
+  /** A second agent (e.g. for USD payouts), registered as `usd` when its id is set. */
+  usd: {
+    agentId: process.env.FREEDOMPAY_USD_AGENT_ID ?? '',
+    agentSecret: process.env.FREEDOMPAY_USD_AGENT_SECRET ?? '',
+  },
 }));
 
 export type FreedomPayConfig = ConfigType<typeof freedompayConfig>;
+
+/** Name of the second agent's registration: `@InjectTransferAuth(USD_AGENT)`. */
+export const USD_AGENT = 'usd';

@@ -1,6 +1,6 @@
 import { Logger, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { TransferAuthError } from 'nestjs-freedompay-transfer-auth';
+import { getTransferAuthToken, TransferAuthError, type TransferAuthService } from 'nestjs-freedompay-transfer-auth';
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import { AppModule, type AppModuleOptions } from '../../sample-app/src/app.module';
 import { CapturingLogger } from '../support/auth-app';
@@ -108,5 +108,49 @@ describe('sample app (sample-app/src) over HTTP', () => {
     expect(String((error as Error).message)).not.toContain('not-the-secret');
     expect(logger.lines.join('\n')).not.toContain('not-the-secret');
     expect(fake.calls.auth).toBe(1); // never retried
+  });
+
+  it('serves GET /agents through the authenticated client, per agent, and GET /health for both', async () => {
+    const usd = await new FakeTransferServer({ agentId: 'usd-agent' }).start();
+    try {
+      const url = await boot({ embeddedFake: fake, embeddedUsdFake: usd });
+
+      const agents = await fetch(`${url}/agents`);
+      expect(agents.status).toBe(200);
+      expect(await agents.json()).toEqual({ data: [expect.objectContaining({ agent_id: fake.agentId })] });
+      const usdAgents = await fetch(`${url}/agents?agent=usd`);
+      expect(await usdAgents.json()).toEqual({ data: [expect.objectContaining({ agent_id: 'usd-agent' })] });
+      expect((await fetch(`${url}/agents?agent=eur`)).status).toBe(404);
+      expect([fake.calls.auth, fake.calls.agents, usd.calls.auth, usd.calls.agents]).toEqual([1, 1, 1, 1]);
+
+      const health = await fetch(`${url}/health`);
+      const text = await health.text();
+      expect(health.status).toBe(200);
+      expect(JSON.parse(text)).toMatchObject({
+        status: 'ok',
+        info: { freedompay: { status: 'up', state: 'valid' }, freedompay_usd: { status: 'up', state: 'valid' } },
+      });
+      expect(leakedSecrets(text, [...secretsOf(fake), ...secretsOf(usd)])).toEqual([]);
+
+      // The API refusing a call is a 502; no token to be had is a 503 with the code. Either way it is
+      // that agent's alone, and shows on /health.
+      usd.failNext('agents', { kind: 'status', status: 500 });
+      expect((await fetch(`${url}/agents?agent=usd`)).status).toBe(502);
+      usd.failAlways('auth', { kind: 'status', status: 503 }).failAlways('refresh', { kind: 'status', status: 503 });
+      app?.get<TransferAuthService>(getTransferAuthToken('usd')).invalidate();
+      const failed = await fetch(`${url}/agents?agent=usd`);
+      expect(failed.status).toBe(503);
+      expect(await failed.json()).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+      const degraded = await fetch(`${url}/health`);
+      expect(degraded.status).toBe(503);
+      expect(await degraded.json()).toMatchObject({
+        info: { freedompay: { status: 'up' } },
+        error: { freedompay_usd: { status: 'down', code: 'UPSTREAM_UNAVAILABLE' } },
+      });
+    } finally {
+      await app?.close();
+      app = undefined;
+      await usd.stop();
+    }
   });
 });
