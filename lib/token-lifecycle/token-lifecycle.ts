@@ -48,6 +48,9 @@ export class TokenLifecycle {
   private refreshCredential: RefreshCredential | undefined;
   /** The renewal under way; every caller that needs a token joins it. */
   private inflight: Promise<CachedToken> | undefined;
+  /** The access token of `inflight`: one promise shared by all its callers, not one (and two closures) each. */
+  private inflightAccessToken: Promise<string> | undefined;
+  /** Callers waiting on `inflight`; all of them are released together when it settles. */
   private waiters = 0;
   /** The one background timer: the stale-time schedule or the backoff before the next retry. */
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -92,6 +95,8 @@ export class TokenLifecycle {
         this.renewInBackground();
         return token.promise;
       }
+      // Past its usable end: drop it, so that the callers that follow go straight to the renewal.
+      this.token = undefined;
     }
     return this.acquire(false);
   }
@@ -176,16 +181,15 @@ export class TokenLifecycle {
     this.waiters++;
     // Someone is waiting now: the process must stay alive for the backoff sleep they are waiting on.
     this.sleep?.timer.ref?.();
-    return renewal.then(
-      (token) => {
-        this.waiters--;
-        return token.accessToken;
-      },
-      (error: unknown) => {
-        this.waiters--;
-        throw error;
-      },
-    );
+    return (this.inflightAccessToken ??= renewal.then((token) => token.accessToken));
+  }
+
+  /** Every caller of `renewal` is answered now: a later caller starts or joins another one. */
+  private settled(renewal: Promise<CachedToken>): void {
+    if (this.inflight !== renewal) return;
+    this.inflight = undefined;
+    this.inflightAccessToken = undefined;
+    this.waiters = 0;
   }
 
   /** Starts a renewal unless one is running, the backoff after a failure is pending, or we are closed. */
@@ -202,16 +206,18 @@ export class TokenLifecycle {
     this.clearTimer();
     const renewal = this.renew(initialDelayMs, maxAttempts).then(
       (token) => {
-        if (this.inflight === renewal) this.inflight = undefined;
+        this.settled(renewal);
         return token;
       },
       (error: unknown) => {
-        if (this.inflight === renewal) this.inflight = undefined;
-        throw this.failed(toError(error));
+        const awaited = this.waiters > 0;
+        this.settled(renewal);
+        throw this.failed(toError(error), awaited);
       },
     );
     renewal.catch(() => undefined); // a background renewal may have nobody listening
     this.inflight = renewal;
+    this.inflightAccessToken = undefined;
     return renewal;
   }
 
@@ -280,8 +286,8 @@ export class TokenLifecycle {
     return token;
   }
 
-  /** Records a failed renewal, logs it (rate-limited) and schedules the next background try. */
-  private failed(error: TransferAuthError): TransferAuthError {
+  /** Records a failed renewal (`awaited`: callers were waiting on it), logs it and schedules the next try. */
+  private failed(error: TransferAuthError, awaited: boolean): TransferAuthError {
     if (this.closed || error.code === 'SHUTDOWN') return this.closed ? shutdownError() : error;
     const now = instant(this.clock);
     this.lastError = { code: error.code, status: error.status, message: error.message, at: new Date(now.wall) };
@@ -292,7 +298,7 @@ export class TokenLifecycle {
       code: error.code,
       ...(error.status === undefined ? {} : { status: error.status }),
       message: error.message,
-      background: this.waiters === 0,
+      background: !awaited,
     });
     if (error.retryAfterMs !== undefined) this.notBefore = Math.max(this.notBefore, now.mono + error.retryAfterMs);
     const { baseDelayMs, maxDelayMs } = this.options.retry;

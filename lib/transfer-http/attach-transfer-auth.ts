@@ -24,11 +24,15 @@ export interface TransferTokenSource {
  */
 export function attachTransferAuth(instance: AxiosInstance, auth: TransferTokenSource): () => void {
   const sentWith = new WeakMap<InternalAxiosRequestConfig, string>();
+  let root: { base: string; url: URL } | undefined;
 
   const requestId = instance.interceptors.request.use(async (config) => {
     const base = auth.getBaseUrl();
     if (!config.baseURL) config.baseURL = base;
-    if (!isUnder(instance.getUri(config), base)) return config;
+    if (root?.base !== base) root = { base, url: new URL(base) };
+    // Not `instance.getUri(config)`: it merges the instance defaults into the config again (axios has
+    // already done so before the interceptors run), which costs more than the rest of this client.
+    if (!isUnder(fullUrl(config), root.url)) return config;
     const token = await auth.getAccessToken();
     // A user's instance may come from another copy of axios: use its own headers object when it has one.
     if (typeof config.headers?.set === 'function') config.headers.set('Authorization', `Bearer ${token}`);
@@ -58,15 +62,27 @@ export function attachTransferAuth(instance: AxiosInstance, auth: TransferTokenS
 const RETRIED = 'transferAuthRetried';
 type RetryMarked = InternalAxiosRequestConfig & { [RETRIED]?: boolean };
 
+/** axios' `isAbsoluteURL`: a scheme, or `//` (protocol-relative). */
+const ABSOLUTE_URL = /^([a-z][a-z\d+\-.]*:)?\/\//i;
+
+/** The URL axios requests for this (merged) config, built as its `buildFullPath` does (params aside). */
+function fullUrl(config: InternalAxiosRequestConfig): string {
+  const url = config.url ?? '';
+  const baseURL = config.baseURL;
+  if (baseURL && (!ABSOLUTE_URL.test(url) || config.allowAbsoluteUrls === false)) {
+    return url ? `${baseURL.replace(/\/?\/$/, '')}/${url.replace(/^\/+/, '')}` : baseURL;
+  }
+  return url;
+}
+
 /** Whether `url` is the base URL or below it (same origin, path under the base path). */
-function isUnder(url: string, base: string): boolean {
+function isUnder(url: string, root: URL): boolean {
   let target: URL;
   try {
     target = new URL(url);
   } catch {
     return false;
   }
-  const root = new URL(base);
   if (target.origin !== root.origin) return false;
   const prefix = root.pathname.replace(/\/+$/, '');
   return prefix === '' || target.pathname === prefix || target.pathname.startsWith(`${prefix}/`);
