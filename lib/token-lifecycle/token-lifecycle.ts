@@ -45,6 +45,9 @@ const FATAL_AT_STARTUP = new Set(['INVALID_CREDENTIALS', 'INVALID_CONFIG']);
  */
 export class TokenLifecycle {
   private token: CachedToken | undefined;
+  /** `token.promise` while the clocks, read earlier in this event-loop turn, said it was fresh. */
+  private freshThisTurn: Promise<string> | undefined;
+  private turnEndScheduled = false;
   private refreshCredential: RefreshCredential | undefined;
   /** The renewal under way; every caller that needs a token joins it. */
   private inflight: Promise<CachedToken> | undefined;
@@ -84,21 +87,48 @@ export class TokenLifecycle {
     this.random = deps.random ?? Math.random;
   }
 
-  /** The hot path: a cached, fresh token costs two clock reads and no allocation. */
+  /**
+   * The hot path. The clocks cost more than the rest of a cached call (~35 ns a read on a VM), so they
+   * are read once per event-loop turn: a token found fresh is served without a read until the turn
+   * ends (`setImmediate`). Time cannot move past a deadline within one turn unless the loop is blocked
+   * for longer than the safety window, and the scheduled timer could not fire then either.
+   */
   getAccessToken(): Promise<string> {
+    return this.freshThisTurn ?? this.checkCache();
+  }
+
+  private checkCache(): Promise<string> {
     const token = this.token;
     if (token !== undefined) {
       const mono = this.clock.mono();
       const wall = this.clock.wall();
-      if (mono < token.staleAt.mono && wall < token.staleAt.wall) return token.promise;
+      if (mono < token.staleAt.mono && wall < token.staleAt.wall) {
+        this.freshThisTurn = token.promise;
+        if (!this.turnEndScheduled) {
+          this.turnEndScheduled = true;
+          setImmediate(this.endTurn).unref?.();
+        }
+        return token.promise;
+      }
       if (mono < token.usableUntil.mono && wall < token.usableUntil.wall) {
         this.renewInBackground();
         return token.promise;
       }
       // Past its usable end: drop it, so that the callers that follow go straight to the renewal.
-      this.token = undefined;
+      this.setToken(undefined);
     }
     return this.acquire(false);
+  }
+
+  private readonly endTurn = (): void => {
+    this.turnEndScheduled = false;
+    this.freshThisTurn = undefined;
+  };
+
+  /** Every change of the cached token goes through here, so the per-turn shortcut never outlives it. */
+  private setToken(token: CachedToken | undefined): void {
+    this.token = token;
+    this.freshThisTurn = undefined;
   }
 
   /** A new token now, whatever the cache holds; concurrent calls share one renewal. */
@@ -110,7 +140,7 @@ export class TokenLifecycle {
   invalidate(accessToken?: string): void {
     const token = this.token;
     if (this.closed || token === undefined || (accessToken !== undefined && accessToken !== token.accessToken)) return;
-    this.token = undefined;
+    this.setToken(undefined);
     this.hooks.emit({ type: 'token.invalidated', at: new Date(this.clock.wall()) });
     this.renewInBackground();
   }
@@ -157,7 +187,7 @@ export class TokenLifecycle {
     this.clearTimer();
     this.sleep?.cancel(shutdownError());
     this.endpoint.close();
-    this.token = undefined;
+    this.setToken(undefined);
     this.refreshCredential = undefined;
   }
 
@@ -265,7 +295,7 @@ export class TokenLifecycle {
 
   private accept({ token, refresh, refreshed }: Renewed): CachedToken {
     if (this.closed) throw shutdownError();
-    this.token = token;
+    this.setToken(token);
     if (this.options.refresh !== false) this.refreshCredential = refresh;
     this.lastError = undefined;
     this.credentialsRejected = false;

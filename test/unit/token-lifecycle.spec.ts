@@ -107,7 +107,9 @@ describe('TokenLifecycle', () => {
       await h.lifecycle.start();
       const old = await h.lifecycle.getAccessToken();
       h.stub.responder = answer.pending();
-      // The wall clock passes the stale time (a suspend), the monotonic schedule is not due yet.
+      // The event-loop turn of that call ends (the clocks are read once a turn), then the wall clock
+      // passes the stale time (a suspend) while the monotonic schedule is not due yet.
+      await jest.advanceTimersByTimeAsync(0);
       jest.setSystemTime(T0 + STALE_AT + 1_000);
       const callers = Array.from({ length: 100 }, () => outcome(h.lifecycle.getAccessToken()));
       await flush();
@@ -742,22 +744,25 @@ describe('TokenLifecycle', () => {
     it.each([
       ['UPSTREAM_UNAVAILABLE', 503, 1],
       ['INVALID_RESPONSE', 200, 1],
-    ] as const)('%s does not fail start (one attempt); callers get it until the upstream recovers', async (code, status, calls) => {
-      h = harness({ retry: FAST_RETRY }, answer.fail(code, status));
-      const started = outcome(h.lifecycle.start());
-      for (let i = 0; i < 100 && !started.settled(); i++) await jest.advanceTimersByTimeAsync(5);
-      expect(started.value()).toBeUndefined();
-      expect(h.stub.count).toBe(calls);
-      expect(h.lifecycle.getStatus()).toMatchObject({ state: 'failed', lastError: { code } });
-      expect(h.hooks.logs[0]).toMatchObject({ level: 'warn' });
-      const caller = outcome(h.lifecycle.getAccessToken());
-      await jest.advanceTimersByTimeAsync(400);
-      expect(codeOf(caller.error())).toBe(code);
+    ] as const)(
+      '%s does not fail start (one attempt); callers get it until the upstream recovers',
+      async (code, status, calls) => {
+        h = harness({ retry: FAST_RETRY }, answer.fail(code, status));
+        const started = outcome(h.lifecycle.start());
+        for (let i = 0; i < 100 && !started.settled(); i++) await jest.advanceTimersByTimeAsync(5);
+        expect(started.value()).toBeUndefined();
+        expect(h.stub.count).toBe(calls);
+        expect(h.lifecycle.getStatus()).toMatchObject({ state: 'failed', lastError: { code } });
+        expect(h.hooks.logs[0]).toMatchObject({ level: 'warn' });
+        const caller = outcome(h.lifecycle.getAccessToken());
+        await jest.advanceTimersByTimeAsync(400);
+        expect(codeOf(caller.error())).toBe(code);
 
-      h.stub.responder = answer.ok();
-      await jest.advanceTimersByTimeAsync(FAST_RETRY.maxDelayMs);
-      expect(h.lifecycle.getStatus().state).toBe('valid');
-      expect(await h.lifecycle.getAccessToken()).toBe([...h.stub.issued.keys()][0]);
-    });
+        h.stub.responder = answer.ok();
+        await jest.advanceTimersByTimeAsync(FAST_RETRY.maxDelayMs);
+        expect(h.lifecycle.getStatus().state).toBe('valid');
+        expect(await h.lifecycle.getAccessToken()).toBe([...h.stub.issued.keys()][0]);
+      },
+    );
   });
 });
