@@ -3,7 +3,18 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'sample-app/dist/**', 'bench-dist/**', 'soak-dist/**', 'coverage/**', 'node_modules/**', '*.js', '*.mjs'] },
+  {
+    ignores: [
+      'dist/**',
+      'sample-app/dist/**',
+      'bench-dist/**',
+      'soak-dist/**',
+      'coverage/**',
+      'node_modules/**',
+      '*.js',
+      '*.mjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

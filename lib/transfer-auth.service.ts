@@ -50,7 +50,13 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
    * no network call. Rejects with a {@link TransferAuthError}.
    */
   getAccessToken(): Promise<string> {
-    return (this.#lifecycle ?? this.#core()).getAccessToken();
+    const lifecycle = this.#lifecycle;
+    if (lifecycle !== undefined) return lifecycle.getAccessToken(); // the hot path
+    try {
+      return this.#core().getAccessToken();
+    } catch (error) {
+      return Promise.reject(error); // invalid options: a rejection, like every other failure
+    }
   }
 
   /** `"Bearer <token>"`, for the `Authorization` header of a Transfer call. */
@@ -60,7 +66,11 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
 
   /** A new token now, whatever the cache holds; concurrent calls share one upstream call. */
   forceRefresh(): Promise<string> {
-    return this.#core().forceRefresh();
+    try {
+      return this.#core().forceRefresh();
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**

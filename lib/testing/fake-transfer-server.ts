@@ -6,6 +6,7 @@ import type {
   FakeCallCounters,
   FakeEndpoint,
   FakeFault,
+  FakeFaultPolicy,
   FakeRequestRecord,
   FakeTransferServerOptions,
 } from './fake-transfer-server.types';
@@ -46,6 +47,11 @@ export class FakeTransferServer {
   readonly requests: FakeRequestRecord[] = [];
   /** Requests per endpoint. */
   readonly calls: FakeCallCounters = { auth: 0, refresh: 0, agents: 0, unknown: 0, total: 0 };
+  /**
+   * Consulted for every request to a known endpoint that no queued fault ({@link failNext}) applies
+   * to: the fault it returns is applied, `undefined` answers normally. Cleared by {@link clearFaults}.
+   */
+  faultPolicy: FakeFaultPolicy | undefined;
 
   private readonly authPath: string;
   private readonly refreshPath: string;
@@ -57,6 +63,7 @@ export class FakeTransferServer {
   private readonly faults: QueuedFault[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly pending = new Set<NodeJS.Timeout>();
+  private readonly callWaiters = new Set<{ done: () => boolean; resolve: () => void }>();
   private server: Server | undefined;
   private baseUrl: string | undefined;
 
@@ -122,10 +129,23 @@ export class FakeTransferServer {
     return this.failNext(endpoint, fault, Number.POSITIVE_INFINITY);
   }
 
-  /** Removes every pending fault. */
+  /** Removes every pending fault, and the {@link faultPolicy}. */
   clearFaults(): this {
     this.faults.length = 0;
+    this.faultPolicy = undefined;
     return this;
+  }
+
+  /**
+   * Resolves once `calls[endpoint]` (default: `total`) reaches `count`: e.g. to act while the client's
+   * request is known to be in flight. Counted when the request body has arrived, before any fault.
+   */
+  waitForCalls(count: number, endpoint: keyof FakeCallCounters = 'total'): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const waiter = { done: () => this.calls[endpoint] >= count, resolve };
+      if (waiter.done()) return resolve();
+      this.callWaiters.add(waiter);
+    });
   }
 
   /** Makes every refresh token issued so far unusable (as if revoked upstream). */
@@ -148,6 +168,23 @@ export class FakeTransferServer {
   /** Every access and refresh token issued so far (for tests that check nothing leaks them). */
   issuedTokens(): string[] {
     return [...this.accessTokens.keys(), ...this.refreshTokens.keys()];
+  }
+
+  /**
+   * Forgets every access and refresh token that is expired or revoked (they stay unusable), so that a
+   * long-running fake does not grow; {@link issuedTokens} then lists only the remembered ones.
+   * Returns how many were forgotten.
+   */
+  forgetExpiredTokens(): number {
+    let forgotten = 0;
+    for (const tokens of [this.accessTokens, this.refreshTokens]) {
+      for (const [token, issued] of tokens) {
+        if (this.usable(issued)) continue;
+        tokens.delete(token);
+        forgotten++;
+      }
+    }
+    return forgotten;
   }
 
   /** Zeroes the counters and forgets the recorded requests. */
@@ -176,73 +213,90 @@ export class FakeTransferServer {
       this.requests.push(record);
       this.calls[endpoint]++;
       this.calls.total++;
-      const fault = endpoint === 'unknown' ? undefined : this.takeFault(endpoint);
-      const answer = (): void => {
-        const [status, payload] = this.answer(endpoint, req, body);
-        record.status = status;
-        if (fault?.kind === 'fields') {
-          const merged: Record<string, unknown> = { ...(payload as Record<string, unknown>) };
-          for (const [key, value] of Object.entries(fault.fields)) {
-            if (value === undefined) delete merged[key];
-            else merged[key] = value;
-          }
-          return this.send(res, status, JSON.stringify(merged));
-        }
-        if (fault?.kind === 'slow-body') return this.drip(res, status, JSON.stringify(payload), fault.ms);
-        if (fault?.kind === 'reset-mid-body') {
-          const text = JSON.stringify(payload);
-          res.writeHead(status, this.headers({ 'Content-Length': String(Buffer.byteLength(text)) }));
-          res.write(text.slice(0, Math.floor(text.length / 2)));
-          return void this.later(10, () => res.destroy());
-        }
-        this.send(res, status, JSON.stringify(payload));
-      };
-      if (
-        fault === undefined ||
-        fault.kind === 'fields' ||
-        fault.kind === 'slow-body' ||
-        fault.kind === 'reset-mid-body'
-      )
-        return answer();
-      switch (fault.kind) {
-        case 'status': {
-          const extra: Record<string, string> = { ...fault.headers };
-          if (fault.retryAfter !== undefined) extra['Retry-After'] = String(fault.retryAfter);
-          record.status = fault.status;
-          return this.send(
-            res,
-            fault.status,
-            fault.body ?? JSON.stringify({ message: `fault: HTTP ${fault.status}` }),
-            extra,
-          );
-        }
-        case 'delay':
-          return void this.later(fault.ms, answer);
-        case 'hang':
-          return;
-        case 'reset':
-          return void req.socket.destroy();
-        case 'body':
-          record.status = fault.status ?? 200;
-          return this.send(res, fault.status ?? 200, fault.body, {
-            'Content-Type': fault.contentType ?? 'application/json',
-          });
-        case 'oversized': {
-          const size = fault.bytes ?? MAX_RESPONSE_BYTES + 1;
-          const [, payload] = this.answer(endpoint, req, body);
-          const text = JSON.stringify({ ...(payload as object), padding: '' });
-          record.status = 200;
-          return this.send(
-            res,
-            200,
-            text.replace('"padding":""', `"padding":"${'x'.repeat(Math.max(0, size - text.length))}"`),
-          );
-        }
-        case 'redirect':
-          record.status = fault.status ?? 302;
-          return this.send(res, fault.status ?? 302, '', { Location: fault.location });
+      for (const waiter of this.callWaiters) {
+        if (!waiter.done()) continue;
+        this.callWaiters.delete(waiter);
+        waiter.resolve();
       }
+      const fault = endpoint === 'unknown' ? undefined : (this.takeFault(endpoint) ?? this.faultPolicy?.(endpoint));
+      if (fault?.holdMs !== undefined && fault.holdMs > 0) {
+        // Held, then handled as usual, unless the client gave up meanwhile.
+        return void this.later(fault.holdMs, () => {
+          if (!req.socket.destroyed) this.respond(endpoint, req, res, body, record, fault);
+        });
+      }
+      this.respond(endpoint, req, res, body, record, fault);
     });
+  }
+
+  private respond(
+    endpoint: FakeEndpoint | 'unknown',
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: string,
+    record: FakeRequestRecord,
+    fault: FakeFault | undefined,
+  ): void {
+    const answer = (): void => {
+      const [status, payload] = this.answer(endpoint, req, body);
+      record.status = status;
+      if (fault?.kind === 'fields') {
+        const merged: Record<string, unknown> = { ...(payload as Record<string, unknown>) };
+        for (const [key, value] of Object.entries(fault.fields)) {
+          if (value === undefined) delete merged[key];
+          else merged[key] = value;
+        }
+        return this.send(res, status, JSON.stringify(merged));
+      }
+      if (fault?.kind === 'slow-body') return this.drip(res, status, JSON.stringify(payload), fault.ms);
+      if (fault?.kind === 'reset-mid-body') {
+        const text = JSON.stringify(payload);
+        res.writeHead(status, this.headers({ 'Content-Length': String(Buffer.byteLength(text)) }));
+        res.write(text.slice(0, Math.floor(text.length / 2)));
+        return void this.later(10, () => res.destroy());
+      }
+      this.send(res, status, JSON.stringify(payload));
+    };
+    if (fault === undefined || fault.kind === 'fields' || fault.kind === 'slow-body' || fault.kind === 'reset-mid-body')
+      return answer();
+    switch (fault.kind) {
+      case 'status': {
+        const extra: Record<string, string> = { ...fault.headers };
+        if (fault.retryAfter !== undefined) extra['Retry-After'] = String(fault.retryAfter);
+        record.status = fault.status;
+        return this.send(
+          res,
+          fault.status,
+          fault.body ?? JSON.stringify({ message: `fault: HTTP ${fault.status}` }),
+          extra,
+        );
+      }
+      case 'delay':
+        return void this.later(fault.ms, answer);
+      case 'hang':
+        return;
+      case 'reset':
+        return void req.socket.destroy();
+      case 'body':
+        record.status = fault.status ?? 200;
+        return this.send(res, fault.status ?? 200, fault.body, {
+          'Content-Type': fault.contentType ?? 'application/json',
+        });
+      case 'oversized': {
+        const size = fault.bytes ?? MAX_RESPONSE_BYTES + 1;
+        const [, payload] = this.answer(endpoint, req, body);
+        const text = JSON.stringify({ ...(payload as object), padding: '' });
+        record.status = 200;
+        return this.send(
+          res,
+          200,
+          text.replace('"padding":""', `"padding":"${'x'.repeat(Math.max(0, size - text.length))}"`),
+        );
+      }
+      case 'redirect':
+        record.status = fault.status ?? 302;
+        return this.send(res, fault.status ?? 302, '', { Location: fault.location });
+    }
   }
 
   private route(method: string, path: string): FakeEndpoint | 'unknown' {

@@ -13,8 +13,11 @@ export type FakeEndpoint = 'auth' | 'refresh' | 'agents';
  * - `redirect`: answer 302 (or `status`) to `location`;
  * - `slow-body`: send the normal answer one byte chunk at a time over `ms`;
  * - `fields`: answer the normal token pair with these fields replaced (`undefined` removes one).
+ *
+ * Any fault may also carry `holdMs`: the request is held that long before the fault is applied (e.g. to
+ * keep a request in flight while the test shuts the application down).
  */
-export type FakeFault =
+export type FakeFault = (
   | { kind: 'status'; status: number; retryAfter?: number | string; body?: string; headers?: Record<string, string> }
   | { kind: 'delay'; ms: number }
   | { kind: 'hang' }
@@ -24,7 +27,17 @@ export type FakeFault =
   | { kind: 'oversized'; bytes?: number }
   | { kind: 'redirect'; location: string; status?: number }
   | { kind: 'slow-body'; ms: number }
-  | { kind: 'fields'; fields: Record<string, unknown> };
+  | { kind: 'fields'; fields: Record<string, unknown> }
+) & {
+  /** Hold the request this long before applying the fault. @default 0 */
+  holdMs?: number;
+};
+
+/**
+ * Decides, per request, a fault to apply when none is queued (see `FakeTransferServer.faultPolicy`):
+ * return `undefined` to answer normally. Handy for soak tests with random failures.
+ */
+export type FakeFaultPolicy = (endpoint: FakeEndpoint) => FakeFault | undefined;
 
 /** Options of {@link FakeTransferServer}; each has a default. */
 export interface FakeTransferServerOptions {

@@ -3,6 +3,7 @@ export type {
   FakeCallCounters,
   FakeEndpoint,
   FakeFault,
+  FakeFaultPolicy,
   FakeRequestRecord,
   FakeTransferServerOptions,
 } from './fake-transfer-server.types';

@@ -3,6 +3,7 @@ import {
   isAxiosError,
   type AxiosError,
   type AxiosInstance,
+  type AxiosResponse,
   type InternalAxiosRequestConfig,
 } from 'axios';
 import { REDACTED } from '../transfer-auth.constants';
@@ -42,16 +43,19 @@ export function attachTransferAuth(instance: AxiosInstance, auth: TransferTokenS
     return config;
   });
 
-  const responseId = instance.interceptors.response.use(undefined, async (error: unknown) => {
-    if (!isAxiosError(error) || error.config === undefined) throw error;
-    const config = error.config;
-    const token = sentWith.get(config);
-    if (token === undefined) throw error;
-    if (error.response?.status !== 401 || (config as RetryMarked)[RETRIED]) throw redact(error);
-    auth.invalidate(token);
-    // axios copies the config on request(): the mark must be a plain key to survive the copy.
-    return instance.request({ ...config, [RETRIED]: true } as InternalAxiosRequestConfig);
-  });
+  const responseId = instance.interceptors.response.use(
+    (response) => (sentWith.has(response.config) ? redact(response) : response),
+    async (error: unknown) => {
+      if (!isAxiosError(error) || error.config === undefined) throw error;
+      const config = error.config;
+      const token = sentWith.get(config);
+      if (token === undefined) throw error;
+      if (error.response?.status !== 401 || (config as RetryMarked)[RETRIED]) throw redact(error);
+      auth.invalidate(token);
+      // axios copies the config on request(): the mark must be a plain key to survive the copy.
+      return instance.request({ ...config, [RETRIED]: true } as InternalAxiosRequestConfig);
+    },
+  );
 
   return () => {
     instance.interceptors.request.eject(requestId);
@@ -89,14 +93,17 @@ function isUnder(url: string, root: URL): boolean {
 }
 
 /**
- * An AxiosError that leaves our hands must not print the token: the header is masked in its config,
- * and the raw request (whose `_header` holds it) is kept but hidden from `inspect` and `JSON`.
+ * A response or AxiosError that leaves our hands must not print the token: the header is masked in its
+ * config, and the raw request (whose `_header` holds it) stays readable as `request` but only through
+ * a non-enumerable getter, which neither `inspect` (even with `showHidden`) nor `JSON` evaluates.
  */
-function redact(error: AxiosError): AxiosError {
-  const headers = error.config?.headers;
+function redact<T extends AxiosError | AxiosResponse>(holder: T): T {
+  const headers = holder.config?.headers;
   if (headers?.has?.('Authorization')) headers.set('Authorization', `Bearer ${REDACTED}`);
-  for (const holder of [error, error.response]) {
-    if (holder && 'request' in holder) Object.defineProperty(holder, 'request', { enumerable: false });
+  for (const target of [holder, isAxiosError(holder) ? holder.response : undefined]) {
+    if (target === undefined || !('request' in target)) continue;
+    const request: unknown = target.request;
+    Object.defineProperty(target, 'request', { get: () => request, enumerable: false, configurable: true });
   }
-  return error;
+  return holder;
 }

@@ -13,7 +13,9 @@ import type { Subscription } from 'rxjs';
 export class CapturingLogger implements LoggerService {
   readonly lines: string[] = [];
   private record(level: string, message: unknown, rest: unknown[]): void {
-    this.lines.push([level, message, ...rest].map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join(' '));
+    this.lines.push(
+      [level, message, ...rest].map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join(' '),
+    );
   }
   log(message: unknown, ...rest: unknown[]): void {
     this.record('log', message, rest);
@@ -44,7 +46,10 @@ export interface AuthApp {
 }
 
 /** Options pointing at `fake`, with fast retries so failure tests stay quick; `overrides` win. */
-export function fakeOptions(fake: FakeTransferServer, overrides: Partial<TransferAuthModuleOptions> = {}): TransferAuthModuleOptions {
+export function fakeOptions(
+  fake: FakeTransferServer,
+  overrides: Partial<TransferAuthModuleOptions> = {},
+): TransferAuthModuleOptions {
   return {
     agentId: fake.agentId,
     agentSecret: fake.agentSecret,

@@ -1,0 +1,209 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TransferAuthModuleOptions } from 'nestjs-freedompay-transfer-auth';
+import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
+import { createAuthApp, fakeOptions, type AuthApp } from '../support/auth-app';
+import { expectedCalls, FAULTS, MATRIX_OPTIONS, renderFaultMatrix, type FaultCase } from './fault-table';
+import { clearFault, eventually, injectFault, nextEvent, outcomeOf, pause } from './support';
+
+/**
+ * Every fault of fault-table.ts at every moment of a token's life, end to end over real sockets.
+ * FAULT-MATRIX.md is the same table in prose; `UPDATE_FAULT_MATRIX=1` rewrites it.
+ */
+const MAX_ATTEMPTS = MATRIX_OPTIONS.retry.maxAttempts;
+const RENEWED = ['token.refreshed', 'token.acquired'] as const;
+
+let fake: FakeTransferServer;
+let current: AuthApp | undefined;
+
+async function boot(overrides: Partial<TransferAuthModuleOptions> = {}): Promise<AuthApp> {
+  current = await createAuthApp(fakeOptions(fake, { ...MATRIX_OPTIONS, ...overrides }));
+  return current;
+}
+
+beforeEach(async () => {
+  fake = await new FakeTransferServer().start();
+});
+
+afterEach(async () => {
+  // Only the two auth endpoints were ever called: no redirect was followed.
+  expect(fake.calls.unknown).toBe(0);
+  await current?.close();
+  current = undefined;
+  await fake.stop();
+});
+
+it('FAULT-MATRIX.md is the table the matrix runs', () => {
+  const file = join(__dirname, 'FAULT-MATRIX.md');
+  if (process.env.UPDATE_FAULT_MATRIX === '1') writeFileSync(file, renderFaultMatrix());
+  expect(readFileSync(file, 'utf8')).toBe(renderFaultMatrix());
+});
+
+describe('module init', () => {
+  it.each(FAULTS)('$name', async (fault: FaultCase) => {
+    await injectFault(fake, fault);
+    const calls = expectedCalls(fault, false, 1); // startup makes one attempt; the background retries
+
+    if (fault.outcome === 'INVALID_CREDENTIALS') {
+      await expect(boot()).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS' });
+      expect(fake.calls.total).toBe(calls);
+      await pause(4 * MATRIX_OPTIONS.retry.maxDelayMs); // longer than any background retry would wait
+      expect(fake.calls.total).toBe(calls);
+      await clearFault(fake, fault);
+      const { auth } = await boot();
+      expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
+      return;
+    }
+
+    const { auth } = await boot();
+    expect(fake.calls.total).toBe(calls);
+    if (fault.outcome === 'ok') {
+      expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
+      await auth.forceRefresh(); // the refresh token was already past its end: Get token
+      expect(fake.calls).toMatchObject({ auth: 2, refresh: 0 });
+    } else {
+      expect(auth.getStatus().lastError?.code).toBe(fault.outcome);
+      await expect(auth.getAccessToken()).rejects.toMatchObject({ code: fault.outcome });
+      if (fault.retry === 'retry-after') expect(fake.calls.total).toBe(calls); // refused without a call
+    }
+
+    await clearFault(fake, fault);
+    const token = await eventually(() => auth.getAccessToken());
+    expect(fake.isAccessTokenValid(token)).toBe(true);
+  });
+});
+
+describe('scheduled refresh while idle', () => {
+  it.each(FAULTS)('$name', async (fault: FaultCase) => {
+    // Short tokens, renewed at half their life: the renewal fails while the token is still usable.
+    fake.accessTtlMs = fault.slow ? 4_000 : 2_500;
+    const { auth } = await boot({ refreshMarginMs: 60_000 });
+    const first = await auth.getAccessToken();
+    fake.resetCounters();
+    await injectFault(fake, fault);
+
+    if (fault.outcome === 'ok') {
+      const { event, calls } = await nextEvent(auth, fake, RENEWED);
+      expect(event.type).toBe('token.refreshed');
+      expect(calls).toBe(1);
+      const token = await auth.getAccessToken();
+      expect(token).not.toBe(first);
+      expect(fake.isAccessTokenValid(token)).toBe(true);
+      await auth.forceRefresh();
+      expect(fake.calls).toMatchObject({ auth: 1, refresh: 1 });
+      return;
+    }
+
+    const { event, calls } = await nextEvent(auth, fake, ['token.failed']);
+    expect(event).toMatchObject({ type: 'token.failed', code: fault.outcome, background: true });
+    expect(calls).toBe(expectedCalls(fault, true, MAX_ATTEMPTS));
+    const served = await auth.getAccessToken();
+    expect(served).toBe(first);
+    expect(fake.isAccessTokenValid(served)).toBe(true);
+    expect(auth.getStatus()).toMatchObject({ state: 'stale', lastError: { code: fault.outcome } });
+
+    // Renewed by the background retry, or (401/403: no background retry) by a caller once it is unusable.
+    await clearFault(fake, fault);
+    const token = await eventually(async () => {
+      const served = await auth.getAccessToken();
+      if (served === first) throw new Error('not renewed yet');
+      return served;
+    });
+    expect(fake.isAccessTokenValid(token)).toBe(true);
+  });
+});
+
+describe('on-demand refresh with 50 waiters', () => {
+  it.each(FAULTS)('$name', async (fault: FaultCase) => {
+    const { auth } = await boot({ fetchOnStartup: false });
+    await injectFault(fake, fault);
+    const results = await Promise.allSettled(Array.from({ length: 50 }, () => auth.getAccessToken()));
+    const calls = fake.calls.total;
+    expect(calls).toBe(expectedCalls(fault, false, MAX_ATTEMPTS));
+    expect(new Set(results.map(outcomeOf))).toEqual(new Set([fault.outcome]));
+
+    if (fault.outcome === 'ok') {
+      const tokens = new Set(results.map((r) => (r.status === 'fulfilled' ? r.value : '')));
+      expect(tokens.size).toBe(1);
+      expect(fake.isAccessTokenValid([...tokens][0] as string)).toBe(true);
+    } else if (fault.retry === 'retry-after') {
+      await expect(auth.getAccessToken()).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+      expect(fake.calls.total).toBe(calls);
+    }
+
+    // Then, with nobody calling: the background retries, except after rejected credentials (never) or a
+    // Retry-After (not before it has passed); with a token cached nothing is due.
+    await pause(4 * MATRIX_OPTIONS.retry.maxDelayMs);
+    const quiet = fault.outcome === 'ok' || fault.outcome === 'INVALID_CREDENTIALS' || fault.retry === 'retry-after';
+    if (quiet) expect(fake.calls.total).toBe(calls);
+    else if (fault.fault !== 'refused') expect(fake.calls.total).toBeGreaterThan(calls);
+
+    await clearFault(fake, fault);
+    const token = await eventually(() => auth.getAccessToken());
+    expect(fake.isAccessTokenValid(token)).toBe(true);
+  });
+});
+
+describe('forceRefresh, 10 concurrent', () => {
+  it.each(FAULTS)('$name', async (fault: FaultCase) => {
+    const { auth } = await boot();
+    const first = await auth.getAccessToken();
+    fake.resetCounters();
+    await injectFault(fake, fault);
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => auth.forceRefresh()));
+    const calls = fake.calls.total;
+    expect(calls).toBe(expectedCalls(fault, true, MAX_ATTEMPTS));
+    expect(new Set(results.map(outcomeOf))).toEqual(new Set([fault.outcome]));
+
+    if (fault.outcome === 'ok') {
+      const tokens = new Set(results.map((r) => (r.status === 'fulfilled' ? r.value : '')));
+      expect(tokens.size).toBe(1);
+      expect(tokens.has(first)).toBe(false);
+      await auth.forceRefresh();
+      expect(fake.calls).toMatchObject({ auth: 1, refresh: 1 });
+      return;
+    }
+
+    const served = await auth.getAccessToken();
+    expect(served).toBe(first);
+    expect(fake.isAccessTokenValid(served)).toBe(true);
+    expect(fake.calls.total).toBe(calls);
+    if (fault.retry === 'retry-after') {
+      await expect(auth.forceRefresh()).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+      expect(fake.calls.total).toBe(calls);
+    }
+
+    await clearFault(fake, fault);
+    const token = await eventually(() => auth.forceRefresh());
+    expect(token).not.toBe(first);
+    expect(fake.isAccessTokenValid(token)).toBe(true);
+  });
+});
+
+describe('during shutdown', () => {
+  it.each(FAULTS)('$name', async (fault: FaultCase) => {
+    // Backoff far longer than the test: a retried fault leaves the renewal asleep, not finished.
+    const app = await boot({
+      fetchOnStartup: false,
+      retry: { maxAttempts: 3, baseDelayMs: 30_000, maxDelayMs: 30_000 },
+    });
+    // A fault that would end the renewal at once is held by the fake, so that close() meets it in flight.
+    const hold = fault.fault !== 'refused' && fault.retry !== 'retried' ? 30_000 : undefined;
+    await injectFault(fake, fault, hold);
+    const settled = Promise.allSettled(Array.from({ length: 50 }, () => app.auth.getAccessToken()));
+    if (fault.fault === 'refused') await pause(50);
+    else await fake.waitForCalls(1);
+
+    await app.close();
+    current = undefined;
+    const results = await settled;
+    expect(new Set(results.map(outcomeOf))).toEqual(new Set(['SHUTDOWN']));
+    const calls = fake.calls.total;
+    await expect(app.auth.getAccessToken()).rejects.toMatchObject({ code: 'SHUTDOWN' });
+    await expect(app.auth.forceRefresh()).rejects.toMatchObject({ code: 'SHUTDOWN' });
+    app.auth.invalidate();
+    await pause(100);
+    expect(fake.calls.total).toBe(calls);
+    expect(app.auth.getStatus().state).toBe('closed');
+  });
+});

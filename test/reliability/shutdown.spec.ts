@@ -1,0 +1,271 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { TransferAuthModuleOptions } from 'nestjs-freedompay-transfer-auth';
+import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
+import { createAuthApp, fakeOptions, type AuthApp } from '../support/auth-app';
+import { outcomeOf, pause } from './support';
+
+/**
+ * Shutdown, end to end: waiting callers settle with SHUTDOWN, nothing calls the upstream after
+ * `close()`, no timer of the package outlives it, and a real process exits by itself.
+ */
+const ROOT = join(__dirname, '..', '..');
+const FAST = { requestTimeoutMs: 300, retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50 } } as const;
+/** Longer than any timer the package could still have armed with FAST (a retry, a request deadline). */
+const QUIET_MS = 600;
+
+let fake: FakeTransferServer;
+let current: AuthApp | undefined;
+
+async function boot(overrides: Partial<TransferAuthModuleOptions> = {}): Promise<AuthApp> {
+  current = await createAuthApp(fakeOptions(fake, { ...FAST, ...overrides }));
+  return current;
+}
+
+/** Closes the app and reports the fake's request count at that moment. */
+async function closeApp(app: AuthApp): Promise<number> {
+  await app.close();
+  current = undefined;
+  return fake.calls.total;
+}
+
+beforeEach(async () => {
+  fake = await new FakeTransferServer().start();
+});
+
+afterEach(async () => {
+  await current?.close();
+  current = undefined;
+  await fake.stop();
+});
+
+describe('callers waiting at close() settle with SHUTDOWN, and the upstream hears nothing after', () => {
+  it('a background refresh in flight against a hung upstream, 100 callers joined to it', async () => {
+    const app = await boot();
+    const { auth } = app;
+    fake.failAlways('any', { kind: 'hang' });
+    auth.invalidate(); // no usable token: the renewal starts, and every caller has to wait for it
+    const settled = Promise.allSettled(Array.from({ length: 100 }, () => auth.getAccessToken()));
+    await fake.waitForCalls(2); // init + the hung refresh
+    expect(auth.getStatus().state).toBe('acquiring');
+
+    const calls = await closeApp(app);
+    const results = await settled;
+    expect(results.map(outcomeOf)).toEqual(Array(100).fill('SHUTDOWN'));
+    await expect(auth.getAccessToken()).rejects.toMatchObject({ code: 'SHUTDOWN' });
+    await expect(auth.forceRefresh()).rejects.toMatchObject({ code: 'SHUTDOWN' });
+    await expect(auth.getAuthorizationHeader()).rejects.toMatchObject({ code: 'SHUTDOWN' });
+    auth.invalidate();
+    await pause(QUIET_MS);
+    expect(fake.calls.total).toBe(calls);
+    expect(auth.getStatus()).toMatchObject({ state: 'closed', accessExpiresAt: null });
+  });
+
+  it('an on-demand acquisition in flight, 100 callers and 10 forceRefresh joined to it', async () => {
+    const { auth, ...app } = await boot({ fetchOnStartup: false });
+    fake.failAlways('any', { kind: 'hang' });
+    const settled = Promise.allSettled([
+      ...Array.from({ length: 100 }, () => auth.getAccessToken()),
+      ...Array.from({ length: 10 }, () => auth.forceRefresh()),
+    ]);
+    await fake.waitForCalls(1);
+    const calls = await closeApp({ auth, ...app });
+    expect((await settled).map(outcomeOf)).toEqual(Array(110).fill('SHUTDOWN'));
+    expect(calls).toBe(1);
+    await pause(QUIET_MS);
+    expect(fake.calls.total).toBe(1);
+  });
+
+  it('callers waiting out a backoff sleep between two attempts (HTTP 503)', async () => {
+    const { auth, ...app } = await boot({
+      fetchOnStartup: false,
+      retry: { maxAttempts: 3, baseDelayMs: 400, maxDelayMs: 400 },
+    });
+    fake.failAlways('any', { kind: 'status', status: 503 });
+    const settled = Promise.allSettled(Array.from({ length: 100 }, () => auth.getAccessToken()));
+    await fake.waitForCalls(1); // the first attempt got its 503; the next one is >= 200 ms away
+    const calls = await closeApp({ auth, ...app });
+    expect((await settled).map(outcomeOf)).toEqual(Array(100).fill('SHUTDOWN'));
+    await pause(QUIET_MS); // past the second attempt's due time
+    expect(fake.calls.total).toBe(calls);
+  });
+
+  it('a pending scheduled refresh never fires', async () => {
+    fake.accessTtlMs = 2_500; // stale within ~0.25-0.75 s
+    const app = await boot({ refreshMarginMs: 60_000 });
+    const calls = await closeApp(app);
+    expect(calls).toBe(1);
+    await pause(2_000); // past the stale time, and past the expiry's usable end
+    expect(fake.calls.total).toBe(1);
+  });
+
+  it('a pending background retry (the upstream failed at init) never fires', async () => {
+    fake.failAlways('any', { kind: 'status', status: 500 });
+    const app = await boot();
+    expect(app.auth.getStatus().state).toBe('failed');
+    const calls = await closeApp(app);
+    await pause(QUIET_MS);
+    expect(fake.calls.total).toBe(calls);
+  });
+
+  it('a refresh that answers after close() is dropped, not cached', async () => {
+    const app = await boot();
+    fake.failNext('any', { kind: 'delay', ms: 200 });
+    const refreshing = app.auth.forceRefresh();
+    await fake.waitForCalls(2);
+    await closeApp(app);
+    await expect(refreshing).rejects.toMatchObject({ code: 'SHUTDOWN' });
+    await pause(400); // the fake has answered by now
+    expect(app.auth.getStatus()).toMatchObject({ state: 'closed', accessExpiresAt: null });
+    expect(app.events.filter((e) => e.type === 'token.refreshed')).toEqual([]);
+  });
+});
+
+/** Tracks the timers the package's own code (lib/, not lib/testing/) creates through the globals. */
+function trackLibTimers(): { pending: () => string[]; restore: () => void } {
+  const created: { done: boolean; where: string; timer: ReturnType<typeof setTimeout> }[] = [];
+  const realSet = globalThis.setTimeout;
+  const realClear = globalThis.clearTimeout;
+  const ours = (stack: string): string | undefined =>
+    stack
+      .split('\n')
+      .slice(2)
+      .find((line) => /[\\/]lib[\\/]/.test(line) && !/[\\/]lib[\\/]testing[\\/]|node_modules/.test(line))
+      ?.trim();
+  const tracked = ((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const where = ours(new Error().stack ?? '');
+    if (where === undefined) return realSet(fn, ms, ...args);
+    const record = { done: false, where, timer: undefined as unknown as ReturnType<typeof setTimeout> };
+    record.timer = realSet(() => {
+      record.done = true;
+      fn(...args);
+    }, ms);
+    created.push(record);
+    return record.timer;
+  }) as typeof setTimeout;
+  globalThis.setTimeout = tracked;
+  globalThis.clearTimeout = ((timer?: ReturnType<typeof setTimeout>) => {
+    for (const record of created) if (record.timer === timer) record.done = true;
+    realClear(timer);
+  }) as typeof clearTimeout;
+  return {
+    pending: () => created.filter((r) => !r.done).map((r) => r.where),
+    restore: () => {
+      globalThis.setTimeout = realSet;
+      globalThis.clearTimeout = realClear;
+    },
+  };
+}
+
+const activeTimeouts = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+describe('after close() no timer of the package remains', () => {
+  let tracker: ReturnType<typeof trackLibTimers> | undefined;
+  afterEach(() => tracker?.restore());
+
+  it.each([
+    ['with a token cached and its refresh scheduled', 'scheduled'],
+    ['with a background retry pending after failures', 'retrying'],
+    ['with a hung refresh, callers waiting, and a backoff sleep under way', 'hung'],
+  ] as const)('%s', async (_title, situation) => {
+    const before = activeTimeouts();
+    tracker = trackLibTimers();
+    if (situation === 'retrying') fake.failAlways('any', { kind: 'status', status: 503 });
+    const app = await boot({ retry: { maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 1_000 } });
+    let settled: Promise<unknown> = Promise.resolve();
+    if (situation === 'hung') {
+      fake.failNext('any', { kind: 'status', status: 503 }).failAlways('any', { kind: 'hang' });
+      app.auth.invalidate();
+      settled = Promise.allSettled(Array.from({ length: 20 }, () => app.auth.getAccessToken()));
+      await fake.waitForCalls(2); // init, then the 503: the renewal now sleeps before its next attempt
+    }
+    expect(tracker.pending().length).toBeGreaterThan(0); // the tracker sees the package's timers
+
+    await closeApp(app);
+    await settled;
+    expect(tracker.pending()).toEqual([]);
+    expect(activeTimeouts()).toBeLessThanOrEqual(before);
+  });
+});
+
+describe('a process using the compiled package exits by itself', () => {
+  let out: string;
+
+  beforeAll(async () => {
+    out = mkdtempSync(join(tmpdir(), 'transfer-auth-shutdown-'));
+    await promisify(execFile)(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+        ...['-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(out, 'dist')],
+        ...['--declaration', 'false', '--declarationMap', 'false', '--sourceMap', 'false'],
+      ],
+      { cwd: ROOT },
+    );
+  }, 120_000);
+
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  /** Boots the module against our fake in a child `node -e`, optionally closes it, and waits for it to end. */
+  function runChild(close: boolean): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const script = `
+      require('reflect-metadata');
+      const { NestFactory } = require('@nestjs/core');
+      const { TransferAuthModule, TransferAuthService } = require(${JSON.stringify(join(out, 'dist'))});
+      (async () => {
+        const app = await NestFactory.createApplicationContext(
+          TransferAuthModule.forRoot(JSON.parse(process.env.AUTH_OPTIONS)),
+          { logger: false },
+        );
+        const auth = app.get(TransferAuthService);
+        await auth.getAccessToken().catch((e) => console.log('no token:', e.code));
+        console.log('state:', auth.getStatus().state);
+        if (${close}) await app.close();
+        console.log('done');
+      })().catch((e) => { console.error('failed:', e && e.code); process.exitCode = 3; });
+    `;
+    const options = fakeOptions(fake, { ...FAST, retry: { maxAttempts: 2, baseDelayMs: 20, maxDelayMs: 100 } });
+    const child = spawn(process.execPath, ['-e', script], {
+      cwd: ROOT,
+      env: { ...process.env, NODE_PATH: join(ROOT, 'node_modules'), AUTH_OPTIONS: JSON.stringify(options) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    return new Promise((resolve) => {
+      // A generous guard, not a timing assertion: a child still alive then would never have exited.
+      const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.on('exit', (code) => {
+        clearTimeout(guard);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  it('after close(), with the refresh of a cached token scheduled', async () => {
+    const result = await runChild(true);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(result.stdout).toContain('state: valid');
+    expect(result.stdout).toContain('done');
+  });
+
+  it('after close(), with background retries pending (upstream answering 503)', async () => {
+    fake.failAlways('any', { kind: 'status', status: 503 });
+    const result = await runChild(true);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(result.stdout).toContain('no token: UPSTREAM_UNAVAILABLE');
+    expect(result.stdout).toContain('done');
+  });
+
+  it('even without close(): the schedule is unref’d', async () => {
+    const result = await runChild(false);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(result.stdout).toContain('state: valid');
+    expect(fake.calls.total).toBe(1);
+  });
+});
