@@ -37,6 +37,10 @@ it('FAULT-MATRIX.md is the table the matrix runs', () => {
   const file = join(__dirname, 'FAULT-MATRIX.md');
   if (process.env.UPDATE_FAULT_MATRIX === '1') writeFileSync(file, renderFaultMatrix());
   expect(readFileSync(file, 'utf8')).toBe(renderFaultMatrix());
+  // The README's failure section carries the same table (headings two levels down).
+  const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+  const body = renderFaultMatrix().split('\n').slice(1).join('\n').trim().replace(/^## /gm, '#### ');
+  expect(readme).toContain(body);
 });
 
 describe('module init', () => {
