@@ -3,7 +3,6 @@ export { TransferAuthService } from './transfer-auth.service';
 export { TransferAuthError, TransferAuthErrorCode } from './errors/transfer-auth.error';
 export type { TransferAuthErrorOptions } from './errors/transfer-auth.error';
 export {
-  TRANSFER_AUTH_MODULE_OPTIONS,
   type TransferAuthModuleAsyncOptions,
   type TransferAuthModuleExtras,
   type TransferAuthModuleSyncOptions,
@@ -24,7 +23,13 @@ export type {
   TransferAuthState,
   TransferAuthStatus,
 } from './interfaces';
-export { AGENTS_PATH, DEFAULT_API_TIMEOUT_MS, DEFAULT_AUTH_PATH, DEFAULT_BASE_URL } from './transfer-auth.constants';
+export {
+  AGENTS_PATH,
+  DEFAULT_API_TIMEOUT_MS,
+  DEFAULT_AUTH_PATH,
+  DEFAULT_BASE_URL,
+  TRANSFER_AUTH_MODULE_OPTIONS,
+} from './transfer-auth.constants';
 export { TransferHttpService } from './transfer-http/transfer-http.service';
 export { attachTransferAuth, type TransferTokenSource } from './transfer-http/attach-transfer-auth';
 export {

@@ -12,6 +12,7 @@ import {
   DEFAULT_REFRESH_TOKEN_IN,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_RETRY,
+  MAX_TIMER_DELAY_MS,
   REDACTED,
 } from './transfer-auth.constants';
 
@@ -55,6 +56,13 @@ function positive(value: unknown, option: string, fallback: number, integer = fa
   }
   if (integer && !Number.isInteger(value)) throw invalid(option, 'expected a positive whole number');
   return value;
+}
+
+/** A positive number a single setTimeout can take (past 2^31-1 ms it would fire after 1 ms). */
+function timerDelay(value: unknown, option: string, fallback: number): number {
+  const ms = positive(value, option, fallback);
+  if (ms > MAX_TIMER_DELAY_MS) throw invalid(option, `must not exceed ${MAX_TIMER_DELAY_MS} (about 24.8 days)`);
+  return ms;
 }
 
 function path(value: unknown, option: string, fallback: string): string {
@@ -139,7 +147,7 @@ export function resolveTransferAuthOptions(options: unknown): ResolvedTransferAu
     authPath,
     refresh,
     refreshMarginMs: o.refreshMarginMs === undefined ? undefined : positive(o.refreshMarginMs, 'refreshMarginMs', 0),
-    requestTimeoutMs: positive(o.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_REQUEST_TIMEOUT_MS),
+    requestTimeoutMs: timerDelay(o.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_REQUEST_TIMEOUT_MS),
     retry: Object.freeze(retry),
     fetchOnStartup: o.fetchOnStartup ?? true,
   };

@@ -7,7 +7,7 @@ import { TransferAuthError } from './errors/transfer-auth.error';
 import type { ResolvedTransferAuthOptions } from './resolve-options';
 import { parseRetryAfter } from './token-lifecycle/backoff';
 import { instant, systemClock, type Clock, type Instant } from './token-lifecycle/clock';
-import { MAX_RESPONSE_BYTES } from './transfer-auth.constants';
+import { IMF_FIXDATE, MAX_RESPONSE_BYTES } from './transfer-auth.constants';
 
 /** @internal A validated token answer, with what is needed to place its expiry on the local clocks. */
 export interface UpstreamTokenResponse {
@@ -29,9 +29,6 @@ export interface TokenEndpoint {
 
 type Call = 'Get token' | 'Refresh token';
 
-/** `Sun, 06 Nov 1994 08:49:37 GMT`, the one HTTP-date format servers send (RFC 9110, 5.6.7). */
-const IMF_FIXDATE =
-  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 const TOKEN_FIELDS = ['access_token', 'refresh_token', 'access_expire_at', 'refresh_expire_at'] as const;
 
 const TIMEOUT = Symbol('timeout');
@@ -119,14 +116,23 @@ export class TransferApiClient implements TokenEndpoint {
     const sentAt = instant(this.clock);
     try {
       let response: AxiosResponse<unknown>;
+      // The deadline holds even if the HTTP library failed to settle on abort (axios < 1.16 could,
+      // with compression and maxRedirects 0): the renewal must never hang with callers on it.
+      const aborted = new Promise<never>((_, reject) => {
+        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+      });
+      aborted.catch(() => undefined);
       try {
-        response = await this.http.request({
-          method,
-          url: `${this.options.baseUrl}${path}`,
-          data,
-          headers: authorization === undefined ? undefined : { Authorization: authorization },
-          signal: controller.signal,
-        });
+        response = await Promise.race([
+          this.http.request({
+            method,
+            url: `${this.options.baseUrl}${path}`,
+            data,
+            headers: authorization === undefined ? undefined : { Authorization: authorization },
+            signal: controller.signal,
+          }),
+          aborted,
+        ]);
       } catch (error) {
         throw this.networkError(call, error, controller.signal);
       }
@@ -237,6 +243,10 @@ export class TransferApiClient implements TokenEndpoint {
     const message = error instanceof Error ? error.message : String(error);
     // Rebuilt, not wrapped: an AxiosError carries the request config, and with it the secret.
     const cause = Object.assign(new Error(message), typeof code === 'string' ? { code } : {});
+    if (typeof code === 'string' && code.startsWith('Z_')) {
+      // A body that does not decompress is a bad answer, not a network fault: not retried at once.
+      return new TransferAuthError('INVALID_RESPONSE', `${call} answered with a corrupt compressed body.`, { cause });
+    }
     if (/maxContentLength/.test(message)) {
       return new TransferAuthError(
         'INVALID_RESPONSE',

@@ -1,3 +1,9 @@
+/**
+ * Injection token of the module's options, as given to `forRoot`/`forRootAsync` (secret redacted from
+ * `inspect` and JSON). Defined here, not by the builder, so that the service can import it without a cycle.
+ */
+export const TRANSFER_AUTH_MODULE_OPTIONS = 'nestjs-freedompay-transfer-auth:options';
+
 /** Freedom Pay's production API host. */
 export const DEFAULT_BASE_URL = 'https://api.freedompay.kz';
 /** Get token (and, by assumption, Refresh token) endpoint of the Transfer (IMTS) section. */
@@ -19,6 +25,16 @@ export const SAFETY_WINDOW_MAX_MS = 5_000;
 export const SAFETY_WINDOW_RATIO = 0.1;
 /** `Date` has whole-second resolution: the upstream clock may be up to this much later than it says. */
 export const UPSTREAM_CLOCK_RESOLUTION_MS = 1_000;
+
+/**
+ * The longest `Retry-After` honoured: a longer one (a misconfigured proxy's "come back next year") is
+ * waited as this much, so renewal is tried again at least this often.
+ */
+export const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
+/** `Sun, 06 Nov 1994 08:49:37 GMT`, the one HTTP-date format servers send (RFC 9110, 5.6.7). */
+export const IMF_FIXDATE =
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 
 /** Auth responses larger than this are refused. */
 export const MAX_RESPONSE_BYTES = 64 * 1024;

@@ -2,7 +2,7 @@ import { ConfigurableModuleBuilder, type DynamicModule, type Provider } from '@n
 import { TransferAuthError } from './errors/transfer-auth.error';
 import type { TransferAuthModuleOptions } from './interfaces/transfer-auth-module-options.interface';
 import { redactSecrets } from './resolve-options';
-import { DEFAULT_API_TIMEOUT_MS } from './transfer-auth.constants';
+import { DEFAULT_API_TIMEOUT_MS, TRANSFER_AUTH_MODULE_OPTIONS } from './transfer-auth.constants';
 import { TransferAuthService } from './transfer-auth.service';
 import { attachTransferAuth } from './transfer-http/attach-transfer-auth';
 import { TransferHttpService } from './transfer-http/transfer-http.service';
@@ -22,10 +22,12 @@ export interface TransferAuthModuleExtras {
 
 export const {
   ConfigurableModuleClass: ConfigurableTransferAuthModule,
-  MODULE_OPTIONS_TOKEN: TRANSFER_AUTH_MODULE_OPTIONS,
   OPTIONS_TYPE: TRANSFER_AUTH_OPTIONS_TYPE,
   ASYNC_OPTIONS_TYPE: TRANSFER_AUTH_ASYNC_OPTIONS_TYPE,
-} = new ConfigurableModuleBuilder<TransferAuthModuleOptions>({ moduleName: 'TransferAuth' })
+} = new ConfigurableModuleBuilder<TransferAuthModuleOptions>({
+  moduleName: 'TransferAuth',
+  optionsInjectionToken: TRANSFER_AUTH_MODULE_OPTIONS,
+})
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createTransferAuthOptions')
   .setExtras<TransferAuthModuleExtras>({ isGlobal: false, name: undefined }, (definition, extras) =>

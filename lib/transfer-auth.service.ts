@@ -7,7 +7,7 @@ import type { TransferAuthStatus } from './interfaces/transfer-auth-status.inter
 import { resolveTransferAuthOptions, type ResolvedTransferAuthOptions } from './resolve-options';
 import { TokenLifecycle } from './token-lifecycle/token-lifecycle';
 import { TransferApiClient } from './transfer-api.client';
-import { TRANSFER_AUTH_MODULE_OPTIONS } from './transfer-auth.module-definition';
+import { TRANSFER_AUTH_MODULE_OPTIONS } from './transfer-auth.constants';
 
 /**
  * The token provider. `await auth.getAccessToken()` before every Transfer call: it answers from the

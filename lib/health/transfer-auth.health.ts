@@ -3,6 +3,7 @@ import { ModuleRef } from '@nestjs/core';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { TransferAuthError } from '../errors/transfer-auth.error';
 import type { TransferAuthService } from '../transfer-auth.service';
+import { MAX_TIMER_DELAY_MS } from '../transfer-auth.constants';
 import { getTransferAuthToken } from '../transfer-auth.tokens';
 
 /** Options of {@link TransferAuthHealthIndicator.isHealthy}. */
@@ -41,16 +42,15 @@ export class TransferAuthHealthIndicator {
   ): Promise<HealthIndicatorResult<Key>> {
     const session = this.health.check(key);
     const auth = this.moduleRef.get<TransferAuthService>(getTransferAuthToken(options.name), { strict: false });
-    const status = auth.getStatus();
-    if (status.state === 'valid' || status.state === 'stale') {
-      return session.up(this.data(auth));
-    }
     try {
+      const status = auth.getStatus(); // throws INVALID_CONFIG before init with bad options
+      if (status.state === 'valid' || status.state === 'stale') return session.up(this.data(auth));
       await withTimeout(auth.getAccessToken(), options.timeoutMs ?? 3_000);
       return session.up(this.data(auth));
     } catch (error) {
       const code = error instanceof TransferAuthError ? error.code : 'TIMEOUT';
-      return session.down({ ...this.data(auth), code });
+      const data = code === 'INVALID_CONFIG' ? { state: 'failed', accessExpiresAt: null } : this.data(auth);
+      return session.down({ ...data, code });
     }
   }
 
@@ -63,7 +63,7 @@ export class TransferAuthHealthIndicator {
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('timeout')), ms);
+    timer = setTimeout(() => reject(new Error('timeout')), Math.min(ms, MAX_TIMER_DELAY_MS));
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,3 +1,5 @@
+import { IMF_FIXDATE, MAX_RETRY_AFTER_MS } from '../transfer-auth.constants';
+
 /** @internal Exponential backoff with "equal jitter": half fixed, half random, so delays still grow. */
 export function backoffDelay(
   step: number,
@@ -20,8 +22,8 @@ export function parseRetryAfter(
 ): number | undefined {
   if (typeof value !== 'string' || value.trim() === '') return undefined;
   const text = value.trim();
-  if (/^\d+$/.test(text)) return Math.min(Number(text), 366 * 86_400) * 1000;
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - (serverNowMs ?? localNowMs));
+  if (/^\d+$/.test(text)) return Math.min(Number(text) * 1000, MAX_RETRY_AFTER_MS);
+  // Only an IMF-fixdate: Date.parse would take anything, in the local time zone.
+  if (!IMF_FIXDATE.test(text)) return undefined;
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Date.parse(text) - (serverNowMs ?? localNowMs)));
 }

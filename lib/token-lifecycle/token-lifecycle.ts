@@ -67,10 +67,13 @@ export class TokenLifecycle {
   private suppressedFailures = 0;
   private lastError: TransferAuthLastError | undefined;
   /**
-   * Get token refused the credentials: retrying cannot fix them and could lock the agent out, so nothing
-   * renews in the background until a caller (one at a time) gets a token again.
+   * Get token refused the credentials: retrying cannot fix them and could lock the agent out. Until a
+   * token is obtained again nothing renews in the background (but a usable refresh token), and until
+   * `until` (monotonic) callers get `error` at once.
    */
-  private credentialsRejected = false;
+  private credentialsRejected: { error: TransferAuthError; until: number } | undefined;
+  /** The refresh endpoint answered 404/405: it is not there, so renewals go straight to Get token. */
+  private refreshUnsupported = false;
   private closed = false;
   private readonly endpoint: TokenEndpoint;
   private readonly hooks: LifecycleHooks;
@@ -106,7 +109,9 @@ export class TokenLifecycle {
         this.freshThisTurn = token.promise;
         if (!this.turnEndScheduled) {
           this.turnEndScheduled = true;
-          setImmediate(this.endTurn).unref?.();
+          // Ref'd on purpose: it runs in this turn's check phase anyway, and an unref'd one would let the
+          // poll phase block (e.g. after a call from a timer callback) with the shortcut still set.
+          setImmediate(this.endTurn);
         }
         return token.promise;
       }
@@ -172,11 +177,11 @@ export class TokenLifecycle {
     else state = this.lastError === undefined ? 'idle' : 'failed';
     const status: TransferAuthStatus = {
       state,
-      accessExpiresAt: token?.accessExpiresAt ?? null,
-      refreshExpiresAt: token?.refreshExpiresAt ?? null,
-      lastRefreshAt: token?.obtainedAt ?? null,
+      accessExpiresAt: copy(token?.accessExpiresAt),
+      refreshExpiresAt: copy(token?.refreshExpiresAt),
+      lastRefreshAt: copy(token?.obtainedAt),
     };
-    if (this.lastError !== undefined) status.lastError = { ...this.lastError };
+    if (this.lastError !== undefined) status.lastError = { ...this.lastError, at: new Date(this.lastError.at) };
     return status;
   }
 
@@ -194,6 +199,11 @@ export class TokenLifecycle {
   private acquire(force: boolean): Promise<string> {
     if (this.closed) return Promise.reject(shutdownError());
     if (this.inflight !== undefined) return this.join(this.inflight);
+    const rejected = this.credentialsRejected;
+    if (!force && rejected !== undefined && this.clock.mono() < rejected.until) {
+      const { message, status } = rejected.error;
+      return Promise.reject(new TransferAuthError('INVALID_CREDENTIALS', message, { status }));
+    }
     const waitMs = this.notBefore - this.clock.mono();
     if (waitMs > this.options.retry.maxDelayMs) {
       return Promise.reject(
@@ -224,9 +234,7 @@ export class TokenLifecycle {
 
   /** Starts a renewal unless one is running, the backoff after a failure is pending, or we are closed. */
   private renewInBackground(): void {
-    if (this.closed || this.inflight !== undefined || this.timerIsBackoff) return;
-    // After a credentials rejection only the refresh token, which needs no credentials, may be tried.
-    if (this.credentialsRejected && this.usableRefreshToken() === undefined) return;
+    if (this.closed || this.inflight !== undefined || this.timerIsBackoff || !this.backgroundAllowed()) return;
     const waitMs = this.notBefore - this.clock.mono();
     if (waitMs > 0) this.arm(waitMs, true);
     else this.startRenewal(0);
@@ -286,7 +294,16 @@ export class TokenLifecycle {
         if (error.code === 'SHUTDOWN' || error.code === 'UPSTREAM_UNAVAILABLE') throw error;
         // Rejected (401/403, other 4xx, or an answer we cannot use): forget it and authenticate afresh.
         if (this.refreshCredential === credential) this.refreshCredential = undefined;
-        this.hooks.log('warn', `Refresh token failed (${error.code}: ${error.message}); falling back to Get token.`);
+        if (error.status === 404 || error.status === 405) {
+          // Not there at all (the endpoint's shape is an assumption): stop paying a doomed call per renewal.
+          this.refreshUnsupported = true;
+          this.hooks.log(
+            'warn',
+            `The refresh endpoint answered HTTP ${error.status}; renewing with Get token from now on. Set the \`refresh\` option (path, method) or \`refresh: false\`.`,
+          );
+        } else {
+          this.hooks.log('warn', `Refresh token failed (${error.code}: ${error.message}); falling back to Get token.`);
+        }
       }
     }
     const response = await this.endpoint.getToken();
@@ -298,21 +315,22 @@ export class TokenLifecycle {
     this.setToken(token);
     if (this.options.refresh !== false) this.refreshCredential = refresh;
     this.lastError = undefined;
-    this.credentialsRejected = false;
+    this.credentialsRejected = undefined;
     this.notBefore = 0;
     this.failures = 0;
+    this.arm(token.staleAt.mono - this.clock.mono(), false);
     if (this.failingSince !== undefined) {
       const seconds = Math.round((this.clock.mono() - this.failingSince) / 1000);
       this.hooks.log('log', `Token renewal recovered after ${seconds} s.`);
       this.failingSince = undefined;
     }
+    // Last: a subscriber that calls back into us sees the new state, not half of it.
     this.hooks.emit({
       type: refreshed ? 'token.refreshed' : 'token.acquired',
-      at: token.obtainedAt,
-      accessExpiresAt: token.accessExpiresAt,
-      refreshExpiresAt: token.refreshExpiresAt,
+      at: new Date(token.obtainedAt),
+      accessExpiresAt: new Date(token.accessExpiresAt),
+      refreshExpiresAt: new Date(token.refreshExpiresAt),
     });
-    this.arm(token.staleAt.mono - this.clock.mono(), false);
     return token;
   }
 
@@ -320,8 +338,30 @@ export class TokenLifecycle {
   private failed(error: TransferAuthError, awaited: boolean): TransferAuthError {
     if (this.closed || error.code === 'SHUTDOWN') return this.closed ? shutdownError() : error;
     const now = instant(this.clock);
-    this.lastError = { code: error.code, status: error.status, message: error.message, at: new Date(now.wall) };
-    if (error.status === undefined) delete this.lastError.status;
+    const { baseDelayMs, maxDelayMs } = this.options.retry;
+    this.lastError = { code: error.code, message: error.message, at: new Date(now.wall) };
+    if (error.status !== undefined) this.lastError.status = error.status;
+    if (error.retryAfterMs !== undefined) this.notBefore = Math.max(this.notBefore, now.mono + error.retryAfterMs);
+    if (error.code === 'INVALID_CREDENTIALS') {
+      // Never retried: nothing renews in the background but a usable refresh token, and callers get this
+      // error at once for a growing cool-down (baseDelayMs to maxDelayMs), so that a busy app cannot
+      // hammer (and lock out) the agent with logins the upstream has just refused.
+      const coolDownMs = backoffDelay(this.failures++, baseDelayMs, maxDelayMs, this.random);
+      this.credentialsRejected = { error, until: now.mono + coolDownMs };
+      this.hooks.log('error', `${error.message} Not retrying in the background.`);
+      this.failingSince ??= now.mono;
+    } else {
+      this.logFailure(error, now.mono);
+    }
+    const token = this.token;
+    if (token !== undefined && isBefore(token.staleAt, now)) {
+      this.arm(token.staleAt.mono - now.mono, false); // e.g. a failed forceRefresh: the token is still fresh
+    } else if (this.backgroundAllowed()) {
+      const delay = backoffDelay(this.failures++, baseDelayMs, maxDelayMs, this.random);
+      this.arm(Math.max(delay, this.notBefore - now.mono), true);
+    } else {
+      this.clearTimer();
+    }
     this.hooks.emit({
       type: 'token.failed',
       at: new Date(now.wall),
@@ -330,27 +370,12 @@ export class TokenLifecycle {
       message: error.message,
       background: !awaited,
     });
-    if (error.retryAfterMs !== undefined) this.notBefore = Math.max(this.notBefore, now.mono + error.retryAfterMs);
-    const { baseDelayMs, maxDelayMs } = this.options.retry;
-    if (error.code === 'INVALID_CREDENTIALS') {
-      this.credentialsRejected = true;
-      const token = this.token;
-      if (token !== undefined && isBefore(token.staleAt, now)) this.arm(token.staleAt.mono - now.mono, false);
-      else this.clearTimer();
-      this.hooks.log('error', `${error.message} Not retrying in the background.`);
-      this.failingSince ??= now.mono;
-      return error;
-    }
-    this.logFailure(error, now.mono);
-
-    const token = this.token;
-    if (token !== undefined && isBefore(token.staleAt, now)) {
-      this.arm(token.staleAt.mono - now.mono, false); // e.g. a failed forceRefresh: the token is still fresh
-    } else {
-      const delay = backoffDelay(this.failures++, baseDelayMs, maxDelayMs, this.random);
-      this.arm(Math.max(delay, this.notBefore - now.mono), true);
-    }
     return error;
+  }
+
+  /** After a credentials rejection only the refresh token, which needs no credentials, may be tried. */
+  private backgroundAllowed(): boolean {
+    return this.credentialsRejected === undefined || this.usableRefreshToken() !== undefined;
   }
 
   private logFailure(error: TransferAuthError, now: number): void {
@@ -359,7 +384,8 @@ export class TokenLifecycle {
       this.failingSince = now;
       this.lastFailureLog = now;
       this.suppressedFailures = 0;
-      this.hooks.log('warn', `Token renewal failed (${what}); retrying in the background.`);
+      const next = this.backgroundAllowed() ? 'retrying in the background' : 'not retried in the background';
+      this.hooks.log('warn', `Token renewal failed (${what}); ${next}.`);
     } else if (now - this.lastFailureLog >= FAILURE_LOG_INTERVAL_MS) {
       const seconds = Math.round((now - this.failingSince) / 1000);
       this.hooks.log(
@@ -375,7 +401,7 @@ export class TokenLifecycle {
 
   private usableRefreshToken(): RefreshCredential | undefined {
     const credential = this.refreshCredential;
-    if (this.options.refresh === false || credential === undefined) return undefined;
+    if (this.options.refresh === false || this.refreshUnsupported || credential === undefined) return undefined;
     return isBefore(credential.usableUntil, instant(this.clock)) ? credential : undefined;
   }
 
@@ -438,6 +464,11 @@ export class TokenLifecycle {
       };
     });
   }
+}
+
+/** Status and events get their own Date objects: a caller that mutates one cannot move our deadlines. */
+function copy(date: Date | undefined): Date | null {
+  return date === undefined ? null : new Date(date);
 }
 
 function shutdownError(): TransferAuthError {

@@ -1,3 +1,4 @@
+import { MAX_RETRY_AFTER_MS } from '../../lib/transfer-auth.constants';
 import { parseUpstreamTimestamp } from '../../lib/dto/agent-token-response.dto';
 import { TransferAuthError } from '../../lib/errors/transfer-auth.error';
 import { backoffDelay, parseRetryAfter } from '../../lib/token-lifecycle/backoff';
@@ -107,9 +108,20 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter(value, SERVER, LOCAL)).toBe(expected);
   });
 
-  it('caps absurd delay-seconds at a year', () => {
-    expect(parseRetryAfter('99999999999999999999', SERVER, LOCAL)).toBe(366 * 86_400_000);
+  it.each(['99999999999999999999', '86400'])('caps a long delay (%s s) at MAX_RETRY_AFTER_MS (5 min)', (value) => {
+    expect(parseRetryAfter(value, SERVER, LOCAL)).toBe(MAX_RETRY_AFTER_MS);
   });
+
+  it('caps a far HTTP-date too: a bad header cannot silence renewal for days', () => {
+    expect(parseRetryAfter('Fri, 01 Jan 2100 00:00:00 GMT', SERVER, LOCAL)).toBe(MAX_RETRY_AFTER_MS);
+  });
+
+  it.each(['2025-01-01T00:00:30Z', 'Wed Jan 01 2025 00:00:30', '1 Jan 2025'])(
+    'ignores a date that is not an IMF-fixdate (%s): Date.parse would read it in the local zone',
+    (value) => {
+      expect(parseRetryAfter(value, SERVER, LOCAL)).toBeUndefined();
+    },
+  );
 
   it('an HTTP-date is read against the upstream Date, not the local clock', () => {
     expect(parseRetryAfter('Wed, 01 Jan 2025 00:00:30 GMT', SERVER, LOCAL)).toBe(30_000);
