@@ -23,6 +23,9 @@ export interface TransferTokenSource {
  * following redirects, and on a 401 is retried once with a fresh token (the rejected one is
  * invalidated; concurrent 401s share one renewal). Requests to any other host are left untouched.
  * Returns a function that removes the interceptors.
+ *
+ * Call it before adding request interceptors of your own that change `url` or `baseURL`: axios runs
+ * request interceptors last-added first, so one added earlier would run after the destination check.
  */
 export function attachTransferAuth(instance: AxiosInstance, auth: TransferTokenSource): () => void {
   const sentWith = new WeakMap<InternalAxiosRequestConfig, string>();
