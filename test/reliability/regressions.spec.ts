@@ -11,8 +11,8 @@ import { createAuthApp, fakeOptions, type AuthApp } from '../support/auth-app';
 import { SecretGuard } from '../support/secret-guard';
 
 /**
- * Bugs the reliability work found in code outside test/reliability (see the report for the patches).
- * Each test states the contract and fails until the bug is fixed.
+ * Regression tests for bugs the reliability work found (a Promise API throwing synchronously, tokens
+ * printable from TransferHttpService responses and errors). Each states the contract it protects.
  */
 describe('TransferAuthService: a Promise API never throws synchronously', () => {
   it('getAccessToken(), forceRefresh() and getAuthorizationHeader() reject with INVALID_CONFIG before init', async () => {
