@@ -38,3 +38,9 @@ export {
   InjectTransferAuth,
   InjectTransferHttp,
 } from './transfer-auth.tokens';
+export {
+  InProcessTokenStore,
+  type StoredTransferToken,
+  type TransferTokenStore,
+  type TransferTokenStoreLock,
+} from './token-store';

@@ -15,6 +15,7 @@ import {
   MAX_TIMER_DELAY_MS,
   REDACTED,
 } from './transfer-auth.constants';
+import type { TransferTokenStore } from './token-store/transfer-token-store.interface';
 
 /** @internal Options after validation, with every default filled in. */
 export interface ResolvedTransferAuthOptions {
@@ -29,6 +30,8 @@ export interface ResolvedTransferAuthOptions {
   readonly requestTimeoutMs: number;
   readonly retry: { readonly maxAttempts: number; readonly baseDelayMs: number; readonly maxDelayMs: number };
   readonly fetchOnStartup: boolean;
+  /** Undefined: a fresh in-process store. */
+  readonly store: TransferTokenStore | undefined;
 }
 
 const METHODS: readonly RefreshHttpMethod[] = ['PATCH', 'POST', 'PUT'];
@@ -126,18 +129,26 @@ export function resolveTransferAuthOptions(options: unknown): ResolvedTransferAu
 
   if (o.retry !== undefined && !isRecord(o.retry)) throw invalid('retry', 'expected an object');
   const r = (o.retry ?? {}) as Record<string, unknown>;
+  // Each field is checked alone and merged with the defaults. `maxDelayMs` is a cap that holds whatever
+  // else is given: a `baseDelayMs` above it (given or default) is lowered to it, never the other way.
+  const maxDelayMs = timerDelay(r.maxDelayMs, 'retry.maxDelayMs', DEFAULT_RETRY.maxDelayMs);
   const retry = {
     maxAttempts: positive(r.maxAttempts, 'retry.maxAttempts', DEFAULT_RETRY.maxAttempts, true),
-    baseDelayMs: positive(r.baseDelayMs, 'retry.baseDelayMs', DEFAULT_RETRY.baseDelayMs),
-    maxDelayMs: positive(r.maxDelayMs, 'retry.maxDelayMs', DEFAULT_RETRY.maxDelayMs),
+    baseDelayMs: Math.min(maxDelayMs, timerDelay(r.baseDelayMs, 'retry.baseDelayMs', DEFAULT_RETRY.baseDelayMs)),
+    maxDelayMs,
   };
-  if (retry.maxDelayMs < retry.baseDelayMs) {
-    if (r.maxDelayMs !== undefined) throw invalid('retry.maxDelayMs', 'must not be less than retry.baseDelayMs');
-    retry.maxDelayMs = retry.baseDelayMs;
-  }
 
   if (o.fetchOnStartup !== undefined && typeof o.fetchOnStartup !== 'boolean') {
     throw invalid('fetchOnStartup', 'expected a boolean');
+  }
+
+  const store = o.store;
+  if (
+    store !== undefined &&
+    (!isRecord(store) ||
+      !['read', 'write', 'lock'].every((m) => typeof (store as Record<string, unknown>)[m] === 'function'))
+  ) {
+    throw invalid('store', 'expected a TransferTokenStore (an object with read, write and lock methods)');
   }
 
   const resolved: ResolvedTransferAuthOptions = {
@@ -150,6 +161,7 @@ export function resolveTransferAuthOptions(options: unknown): ResolvedTransferAu
     requestTimeoutMs: timerDelay(o.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_REQUEST_TIMEOUT_MS),
     retry: Object.freeze(retry),
     fetchOnStartup: o.fetchOnStartup ?? true,
+    store: store as TransferTokenStore | undefined,
   };
   return Object.freeze(redactSecrets(resolved, ['agentSecret']));
 }

@@ -1,6 +1,8 @@
 import axios, { AxiosError, type AxiosInstance, type AxiosResponse, type Method } from 'axios';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { AgentAuthRequestDto, RefreshTokenRequestDto } from './dto/agent-auth-request.dto';
 import { AgentTokenResponseDto } from './dto/agent-token-response.dto';
 import { TransferAuthError } from './errors/transfer-auth.error';
@@ -48,6 +50,18 @@ const NETWORK_CODES = new Set([
 ]);
 
 /**
+ * Sockets of auth calls are unref'd: a background renewal must not keep a process alive whose work is
+ * done. A caller that waits for a renewal holds a ref'd timer of the lifecycle's instead.
+ */
+const UNREF_TRANSPORT = {
+  request(options: https.RequestOptions, onResponse: (response: http.IncomingMessage) => void): http.ClientRequest {
+    const request = (options.protocol === 'https:' ? https : http).request(options, onResponse);
+    request.on('socket', (socket) => socket.unref());
+    return request;
+  },
+};
+
+/**
  * @internal The two upstream auth calls over HTTP: a deadline from connect to last byte, no redirects,
  * bodies over 64 KiB refused, answers validated with the DTOs before anyone sees them. Errors are
  * rebuilt from scratch so that no request config (which holds the secret) travels in a `cause`.
@@ -62,6 +76,7 @@ export class TransferApiClient implements TokenEndpoint {
   ) {
     this.http = axios.create({
       maxRedirects: 0,
+      transport: UNREF_TRANSPORT,
       maxContentLength: MAX_RESPONSE_BYTES,
       maxBodyLength: MAX_RESPONSE_BYTES,
       responseType: 'text',

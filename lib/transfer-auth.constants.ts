@@ -40,8 +40,19 @@ export const IMF_FIXDATE =
 export const MAX_RESPONSE_BYTES = 64 * 1024;
 /** setTimeout overflows past this (it then fires after 1 ms); longer waits are chained. */
 export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
-/** Repeated background failures are logged at most this often. */
+/** The same failure is logged once, then at most this often, then its recovery. */
 export const FAILURE_LOG_INTERVAL_MS = 60_000;
+/** After rejected credentials, no login for this long; doubled on each further rejection ... */
+export const CREDENTIALS_COOLDOWN_MIN_MS = 1_000;
+/** ... up to this. */
+export const CREDENTIALS_COOLDOWN_MAX_MS = 5 * 60_000;
+/** 401-driven renewals are at least this far apart; doubled while each new token is refused too ... */
+export const UNAUTHORIZED_SPACING_MIN_MS = 5_000;
+/** ... up to this. */
+export const UNAUTHORIZED_SPACING_MAX_MS = 5 * 60_000;
+
+/** How long one token-store call may take before the process renews without the store. */
+export const STORE_TIMEOUT_MS = 2_000;
 
 /** What replaces a secret or a token wherever an object is printed. */
 export const REDACTED = '[redacted]';

@@ -50,6 +50,7 @@ const OPTION_KEYS: readonly (keyof TransferAuthModuleOptions)[] = [
   'requestTimeoutMs',
   'retry',
   'fetchOnStartup',
+  'store',
 ];
 
 /**

@@ -5,7 +5,9 @@ import type { TransferAuthEvent } from './interfaces/transfer-auth-event.interfa
 import type { TransferAuthModuleOptions } from './interfaces/transfer-auth-module-options.interface';
 import type { TransferAuthStatus } from './interfaces/transfer-auth-status.interface';
 import { resolveTransferAuthOptions, type ResolvedTransferAuthOptions } from './resolve-options';
+import { TransferAuthError } from './errors/transfer-auth.error';
 import { TokenLifecycle } from './token-lifecycle/token-lifecycle';
+import { tokenStoreKey } from './token-store/store-key';
 import { TransferApiClient } from './transfer-api.client';
 import { TRANSFER_AUTH_MODULE_OPTIONS } from './transfer-auth.constants';
 
@@ -24,6 +26,8 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
   readonly #rawOptions: TransferAuthModuleOptions;
   #options: ResolvedTransferAuthOptions | undefined;
   #lifecycle: TokenLifecycle | undefined;
+  /** Shut down, possibly before init: closed for good, whatever is called later. */
+  #closed = false;
 
   /**
    * Made by the module; `name` is the registration's name (`forRoot({ name })`), used in log lines.
@@ -36,11 +40,12 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
 
   /** Validates the options and, with `fetchOnStartup`, fetches the first token. */
   async onModuleInit(): Promise<void> {
-    await this.#core().start();
+    if (!this.#closed) await this.#core().start();
   }
 
   /** Stops the schedule, aborts upstream calls, settles waiting callers with `SHUTDOWN`. */
   onApplicationShutdown(): void {
+    this.#closed = true;
     this.#lifecycle?.close();
     this.#events.complete();
   }
@@ -55,7 +60,7 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
     try {
       return this.#core().getAccessToken();
     } catch (error) {
-      return Promise.reject(error); // invalid options: a rejection, like every other failure
+      return Promise.reject(error); // invalid options or closed: a rejection, like every other failure
     }
   }
 
@@ -78,18 +83,20 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
    * if another caller already replaced it, nothing is dropped.
    */
   invalidate(token?: string): void {
-    this.#core().invalidate(token);
+    if (!this.#closed) this.#core().invalidate(token);
   }
 
   /** A snapshot of the token state, with no secrets: safe to log or serve. */
   getStatus(): TransferAuthStatus {
+    if (this.#closed && this.#lifecycle === undefined) {
+      return { state: 'closed', accessExpiresAt: null, refreshExpiresAt: null, lastRefreshAt: null };
+    }
     return this.#core().getStatus();
   }
 
   /** The configured base URL (validated): the only place credentials and tokens are ever sent. */
   getBaseUrl(): string {
-    this.#core();
-    return (this.#options as ResolvedTransferAuthOptions).baseUrl;
+    return (this.#options ??= resolveTransferAuthOptions(this.#rawOptions)).baseUrl;
   }
 
   /** @internal */
@@ -100,10 +107,13 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
 
   #core(): TokenLifecycle {
     if (this.#lifecycle === undefined) {
+      if (this.#closed) throw new TransferAuthError('SHUTDOWN', 'The token provider is shut down.');
       // Validated here, once, the first time anything needs it (init, or an earlier call).
       const options = (this.#options = resolveTransferAuthOptions(this.#rawOptions));
       this.#lifecycle = new TokenLifecycle(options, {
         endpoint: new TransferApiClient(options),
+        store: options.store,
+        storeKey: tokenStoreKey(options.baseUrl, options.agentId),
         hooks: {
           log: (level, message) => this.#logger[level](message),
           emit: (event) => this.#events.next(event),

@@ -1,3 +1,5 @@
+import type { TransferTokenStore } from '../token-store/transfer-token-store.interface';
+
 /** Where the refresh token travels on the Refresh token call. */
 export type RefreshTokenLocation = 'header' | 'body' | 'both';
 
@@ -30,17 +32,22 @@ export interface TransferAuthRefreshOptions {
 /** Retries of upstream calls that failed for a transient reason (network, 408, 429, 5xx). */
 export interface TransferAuthRetryOptions {
   /**
-   * Attempts per renewal, the first included.
+   * Accepted and checked (a whole number), but with no effect since 0.2.0: a renewal is one attempt
+   * (the refresh token, then Get token), and the failure policy spaces the next ones. Callers never wait
+   * through retries: with no usable token they get the failure at once.
    * @default 3
+   * @deprecated
    */
   maxAttempts?: number;
   /**
-   * First backoff delay; each further one doubles, with jitter.
+   * Backoff after the first failed renewal; each further one doubles, with jitter. Lowered to
+   * `maxDelayMs` when above it.
    * @default 200
    */
   baseDelayMs?: number;
   /**
-   * Longest backoff delay, and the longest a waiting caller is held for a `Retry-After`.
+   * Longest backoff delay: a cap that holds whatever `baseDelayMs` is. A `Retry-After` may ask for
+   * longer (obeyed up to 5 minutes).
    * @default 5000
    */
   maxDelayMs?: number;
@@ -91,4 +98,10 @@ export interface TransferAuthModuleOptions {
    * @default true
    */
   fetchOnStartup?: boolean;
+  /**
+   * Where the current token is kept and locked while it is renewed. The default keeps it in this
+   * process, one store per registration; a shared store lets several processes use one token.
+   * @default a new in-process store
+   */
+  store?: TransferTokenStore;
 }

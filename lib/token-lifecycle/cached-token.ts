@@ -8,6 +8,7 @@ import {
   SAFETY_WINDOW_RATIO,
   UPSTREAM_CLOCK_RESOLUTION_MS,
 } from '../transfer-auth.constants';
+import type { StoredTransferToken } from '../token-store/transfer-token-store.interface';
 import type { Instant } from './clock';
 
 /** @internal A deadline on both clocks; it has passed as soon as either clock says so. */
@@ -104,6 +105,58 @@ export function toCachedToken(
   return { token: hideToken(token), refresh: refresh && hideToken(refresh) };
 }
 
+/** @internal The store's form of a token: wall-clock deadlines, tokens out of sight of `inspect`. */
+export function toStored(
+  token: CachedToken,
+  refresh: RefreshCredential | undefined,
+  version: number,
+): StoredTransferToken {
+  return hideToken({
+    version,
+    accessToken: token.accessToken,
+    ...(refresh === undefined
+      ? {}
+      : { refreshToken: refresh.refreshToken, refreshUsableUntil: refresh.usableUntil.wall }),
+    staleAt: token.staleAt.wall,
+    usableUntil: token.usableUntil.wall,
+    accessExpiresAt: token.accessExpiresAt.getTime(),
+    refreshExpiresAt: token.refreshExpiresAt.getTime(),
+    obtainedAt: token.obtainedAt.getTime(),
+  });
+}
+
+/**
+ * @internal A stored token placed on this process' clocks, or `undefined` when it is not usable now
+ * (or is not a well-formed entry: a store is outside our control).
+ */
+export function fromStored(
+  entry: StoredTransferToken,
+  now: Instant,
+): { token: CachedToken; refresh: RefreshCredential | undefined } | undefined {
+  const { accessToken, refreshToken, staleAt, usableUntil, refreshUsableUntil } = entry;
+  const times = [staleAt, usableUntil, entry.accessExpiresAt, entry.refreshExpiresAt, entry.obtainedAt];
+  if (typeof accessToken !== 'string' || accessToken === '' || !times.every(Number.isFinite)) return undefined;
+  const onClocks = (wall: number): Deadline => ({ mono: now.mono + (wall - now.wall), wall });
+  const token: CachedToken = {
+    accessToken,
+    promise: Promise.resolve(accessToken),
+    staleAt: onClocks(Math.min(staleAt, usableUntil)),
+    usableUntil: onClocks(usableUntil),
+    accessExpiresAt: new Date(entry.accessExpiresAt),
+    refreshExpiresAt: new Date(entry.refreshExpiresAt),
+    obtainedAt: new Date(entry.obtainedAt),
+  };
+  if (!isBefore(token.usableUntil, now)) return undefined;
+  const refresh =
+    typeof refreshToken === 'string' && refreshToken !== '' && Number.isFinite(refreshUsableUntil)
+      ? { refreshToken, usableUntil: onClocks(refreshUsableUntil as number) }
+      : undefined;
+  return {
+    token: hideToken(token),
+    refresh: refresh && isBefore(refresh.usableUntil, now) ? hideToken(refresh) : undefined,
+  };
+}
+
 /** A `Date` header at the edge of what `Date` holds, plus the 1 s of resolution, is past it: no RangeError. */
 function printable(epochMs: number): string {
   const date = new Date(epochMs);
@@ -116,7 +169,7 @@ function after(start: Instant, ms: number): Deadline {
 
 /** Tokens live in non-enumerable fields, so that printing the structure never shows them. */
 function hideToken<T extends object>(value: T): T {
-  for (const key of ['accessToken', 'refreshToken', 'promise'] as const) {
+  for (const key of ['accessToken', 'refreshToken', 'promise']) {
     if (key in value) Object.defineProperty(value, key, { enumerable: false });
   }
   return Object.freeze(value);

@@ -2,15 +2,21 @@ import { TransferAuthError } from '../errors/transfer-auth.error';
 import type { TransferAuthEvent } from '../interfaces/transfer-auth-event.interface';
 import type { TransferAuthLastError, TransferAuthStatus } from '../interfaces/transfer-auth-status.interface';
 import type { ResolvedTransferAuthOptions } from '../resolve-options';
+import { InProcessTokenStore } from '../token-store/in-process-token-store';
+import type { TransferTokenStore } from '../token-store/transfer-token-store.interface';
 import type { TokenEndpoint } from '../transfer-api.client';
-import { FAILURE_LOG_INTERVAL_MS, MAX_TIMER_DELAY_MS } from '../transfer-auth.constants';
-import { backoffDelay } from './backoff';
-import { instant, systemClock, type Clock } from './clock';
-import { isBefore, toCachedToken, type CachedToken, type RefreshCredential } from './cached-token';
+import { MAX_TIMER_DELAY_MS } from '../transfer-auth.constants';
+import { isBefore, type CachedToken, type RefreshCredential } from './cached-token';
+import { instant, systemClock, type Clock, type Instant } from './clock';
+import { FailureLog, type LogFn } from './failure-log';
+import { FailurePolicy, shutdownError } from './failure-policy';
+import { Renewer, toError, type Renewed } from './renewal';
+import { Schedule } from './schedule';
+import { UnauthorizedSpacing } from './unauthorized-spacing';
 
 /** @internal Where the lifecycle reports; the Nest layer plugs in its Logger and Subject. */
 export interface LifecycleHooks {
-  log(level: 'log' | 'warn' | 'error', message: string): void;
+  log: LogFn;
   emit(event: TransferAuthEvent): void;
 }
 
@@ -20,120 +26,88 @@ export interface LifecycleDeps {
   hooks: LifecycleHooks;
   clock?: Clock;
   random?: () => number;
+  /** Where the current token is shared; default: this lifecycle only. */
+  store?: TransferTokenStore;
+  /** The agent's key in the store. */
+  storeKey?: string;
 }
 
-type Options = Pick<ResolvedTransferAuthOptions, 'refresh' | 'refreshMarginMs' | 'retry' | 'fetchOnStartup'>;
+type Options = Pick<
+  ResolvedTransferAuthOptions,
+  'refresh' | 'refreshMarginMs' | 'retry' | 'fetchOnStartup' | 'requestTimeoutMs'
+>;
+/** Why a renewal runs: who waits for it and what it may do follow from this. */
+type Cause = 'caller' | 'force' | 'schedule' | 'unauthorized';
 
-interface Renewed {
-  token: CachedToken;
-  refresh: RefreshCredential | undefined;
-  /** Obtained with the refresh token (else with Get token). */
-  refreshed: boolean;
-}
-
-interface Sleep {
-  timer: ReturnType<typeof setTimeout>;
-  cancel(error: TransferAuthError): void;
+/** One renewal in flight, shared by every caller that needs a token meanwhile. */
+interface Flight {
+  promise: Promise<CachedToken>;
+  /** Its access token: one promise for all its callers. */
+  access: Promise<string> | undefined;
+  waiters: number;
+  /** A ref'd timer while someone waits: the renewal's own timers and sockets are unref'd. */
+  keeper: ReturnType<typeof setTimeout> | undefined;
 }
 
 const FATAL_AT_STARTUP = new Set(['INVALID_CREDENTIALS', 'INVALID_CONFIG']);
+const noop = (): void => undefined;
 
 /**
- * @internal The token lifecycle, free of Nest: one cached token, one renewal at a time shared by every
- * caller, a timer that renews the token when it goes stale, and retries with backoff. All waiting is on
- * timers that Jest's fake timers drive.
+ * @internal The token lifecycle, free of Nest. It holds the cached token and orchestrates the rooms
+ * that keep it: the renewal (one at a time, through the store), the schedule (one timer), the failure
+ * policy (backoff, cool-downs, Retry-After) and the spacing of 401-driven renewals.
  */
 export class TokenLifecycle {
   private token: CachedToken | undefined;
-  /** `token.promise` while the clocks, read earlier in this event-loop turn, said it was fresh. */
-  private freshThisTurn: Promise<string> | undefined;
-  private turnEndScheduled = false;
-  private refreshCredential: RefreshCredential | undefined;
-  /** The renewal under way; every caller that needs a token joins it. */
-  private inflight: Promise<CachedToken> | undefined;
-  /** The access token of `inflight`: one promise shared by all its callers, not one (and two closures) each. */
-  private inflightAccessToken: Promise<string> | undefined;
-  /** Callers waiting on `inflight`; all of them are released together when it settles. */
-  private waiters = 0;
-  /** The one background timer: the stale-time schedule or the backoff before the next retry. */
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private timerIsBackoff = false;
-  private sleep: Sleep | undefined;
-  /** The upstream asked (Retry-After) not to be called before this monotonic time. */
-  private notBefore = 0;
-  private failures = 0;
-  private failingSince: number | undefined;
-  private lastFailureLog = 0;
-  private suppressedFailures = 0;
+  private refresh: RefreshCredential | undefined;
+  /** Store version of `token`; 0 when it is not in the store. */
+  private version = 0;
+  private flight: Flight | undefined;
   private lastError: TransferAuthLastError | undefined;
-  /**
-   * Get token refused the credentials: retrying cannot fix them and could lock the agent out. Until a
-   * token is obtained again nothing renews in the background (but a usable refresh token), and until
-   * `until` (monotonic) callers get `error` at once.
-   */
-  private credentialsRejected: { error: TransferAuthError; until: number } | undefined;
-  /** The refresh endpoint answered 404/405: it is not there, so renewals go straight to Get token. */
-  private refreshUnsupported = false;
   private closed = false;
-  private readonly endpoint: TokenEndpoint;
+  /** Rejects at `close()`: callers waiting on a renewal stuck in a slow store are released at once. */
+  private readonly closing: Promise<never>;
+  private rejectClosing: (error: TransferAuthError) => void = noop;
   private readonly hooks: LifecycleHooks;
   private readonly clock: Clock;
-  private readonly random: () => number;
+  private readonly policy: FailurePolicy;
+  private readonly failureLog: FailureLog;
+  private readonly spacing = new UnauthorizedSpacing();
+  private readonly schedule: Schedule;
+  private readonly renewer: Renewer;
 
   constructor(
     private readonly options: Options,
     deps: LifecycleDeps,
   ) {
-    this.endpoint = deps.endpoint;
     this.hooks = deps.hooks;
     this.clock = deps.clock ?? systemClock;
-    this.random = deps.random ?? Math.random;
+    this.policy = new FailurePolicy(options.retry, deps.random ?? Math.random);
+    this.failureLog = new FailureLog(deps.hooks.log);
+    this.schedule = new Schedule(this.clock, () => this.onDue());
+    const store = deps.store ?? new InProcessTokenStore();
+    this.renewer = new Renewer(options, deps.endpoint, store, deps.storeKey ?? 'token', deps.hooks.log, this.clock);
+    this.closing = new Promise<never>((_, reject) => (this.rejectClosing = reject));
+    this.closing.catch(noop);
   }
 
   /**
-   * The hot path. The clocks cost more than the rest of a cached call (~35 ns a read on a VM), so they
-   * are read once per event-loop turn: a token found fresh is served without a read until the turn
-   * ends (`process.nextTick`). Time cannot move past a deadline within one turn unless the loop is blocked
-   * for longer than the safety window, and the scheduled timer could not fire then either.
+   * The hot path: both clocks are read on every call, so no token is served past its usable end at the
+   * moment of the call, however long the code before it ran or whatever timers are faked.
    */
   getAccessToken(): Promise<string> {
-    return this.freshThisTurn ?? this.checkCache();
-  }
-
-  private checkCache(): Promise<string> {
     const token = this.token;
     if (token !== undefined) {
       const mono = this.clock.mono();
       const wall = this.clock.wall();
-      if (mono < token.staleAt.mono && wall < token.staleAt.wall) {
-        this.freshThisTurn = token.promise;
-        if (!this.turnEndScheduled) {
-          this.turnEndScheduled = true;
-          // A tick, not an immediate: it runs as soon as the current callback and its promise jobs are
-          // done, before the loop can wait on anything, and costs less than an Immediate per request.
-          process.nextTick(this.endTurn);
-        }
-        return token.promise;
-      }
+      if (mono < token.staleAt.mono && wall < token.staleAt.wall) return token.promise;
       if (mono < token.usableUntil.mono && wall < token.usableUntil.wall) {
         this.renewInBackground();
         return token.promise;
       }
-      // Past its usable end: drop it, so that the callers that follow go straight to the renewal.
-      this.setToken(undefined);
+      this.token = undefined; // past its usable end: the callers that follow go straight to a renewal
     }
     return this.acquire(false);
-  }
-
-  private readonly endTurn = (): void => {
-    this.turnEndScheduled = false;
-    this.freshThisTurn = undefined;
-  };
-
-  /** Every change of the cached token goes through here, so the per-turn shortcut never outlives it. */
-  private setToken(token: CachedToken | undefined): void {
-    this.token = token;
-    this.freshThisTurn = undefined;
   }
 
   /** A new token now, whatever the cache holds; concurrent calls share one renewal. */
@@ -141,28 +115,29 @@ export class TokenLifecycle {
     return this.acquire(true);
   }
 
-  /** Drops the cached access token (only if it is still `accessToken`, when given) and renews it. */
+  /** Drops the cached token (only if it is still `accessToken`, when given) and renews it, spaced. */
   invalidate(accessToken?: string): void {
     const token = this.token;
     if (this.closed || token === undefined || (accessToken !== undefined && accessToken !== token.accessToken)) return;
-    this.setToken(undefined);
+    if (!this.spacing.allow(token.accessToken, this.clock.mono())) return; // a 401 storm: not again so soon
+    this.token = undefined;
     this.hooks.emit({ type: 'token.invalidated', at: new Date(this.clock.wall()) });
-    this.renewInBackground();
+    if (this.flight === undefined && this.policy.refusal(this.clock.mono(), false) === undefined) {
+      this.renew('unauthorized');
+    } else this.reschedule();
   }
 
   /** Startup: fetch a token if asked to. Bad credentials or config throw; an unreachable upstream does not. */
   async start(): Promise<void> {
     if (!this.options.fetchOnStartup || this.closed || this.token !== undefined) return;
     try {
-      // One attempt, not a renewal's retries: a hanging upstream must not hold the boot for
-      // maxAttempts x requestTimeoutMs. A failure is retried in the background like any other.
-      await this.join(this.inflight ?? this.startRenewal(0, 1));
+      await this.acquire(false);
     } catch (error) {
       if (error instanceof TransferAuthError && FATAL_AT_STARTUP.has(error.code)) {
         this.close();
         throw error;
       }
-      // Logged and scheduled for a retry by the renewal itself.
+      // Logged and scheduled for a retry by the failure policy.
     }
   }
 
@@ -173,7 +148,7 @@ export class TokenLifecycle {
     if (this.closed) state = 'closed';
     else if (token !== undefined && isBefore(token.usableUntil, now))
       state = isBefore(token.staleAt, now) ? 'valid' : 'stale';
-    else if (this.inflight !== undefined) state = 'acquiring';
+    else if (this.flight !== undefined) state = 'acquiring';
     else state = this.lastError === undefined ? 'idle' : 'failed';
     const status: TransferAuthStatus = {
       state,
@@ -185,148 +160,90 @@ export class TokenLifecycle {
     return status;
   }
 
-  /** Stops everything: timers cleared, requests aborted, waiting callers settled with `SHUTDOWN`. */
+  /** Whether a caller with no usable token would wait for a renewal already under way or due now. */
+  get renewing(): boolean {
+    return this.flight !== undefined;
+  }
+
+  /** Stops everything: timer cleared, requests aborted, waiting callers settled with `SHUTDOWN`. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.clearTimer();
-    this.sleep?.cancel(shutdownError());
-    this.endpoint.close();
-    this.setToken(undefined);
-    this.refreshCredential = undefined;
+    this.policy.close();
+    this.schedule.clear();
+    this.renewer.close();
+    this.rejectClosing(shutdownError());
+    if (this.flight?.keeper !== undefined) clearTimeout(this.flight.keeper);
+    this.token = undefined;
+    this.refresh = undefined;
   }
 
   private acquire(force: boolean): Promise<string> {
-    if (this.closed) return Promise.reject(shutdownError());
-    if (this.inflight !== undefined) return this.join(this.inflight);
-    const rejected = this.credentialsRejected;
-    if (!force && rejected !== undefined && this.clock.mono() < rejected.until) {
-      const { message, status } = rejected.error;
-      return Promise.reject(new TransferAuthError('INVALID_CREDENTIALS', message, { status }));
-    }
-    const waitMs = this.notBefore - this.clock.mono();
-    if (waitMs > this.options.retry.maxDelayMs) {
-      return Promise.reject(
-        new TransferAuthError(
-          'UPSTREAM_UNAVAILABLE',
-          `The upstream asked not to be called for another ${Math.ceil(waitMs / 1000)} s (Retry-After)${force ? '' : ' and no usable token is cached'}.`,
-        ),
-      );
-    }
-    // A caller never waits out our own backoff: the pending retry starts now.
-    return this.join(this.startRenewal(Math.max(0, waitMs)));
+    if (this.flight !== undefined) return this.join(this.flight);
+    const refusal = this.policy.refusal(this.clock.mono(), force);
+    if (refusal !== undefined) return Promise.reject(refusal); // fail fast: no extra upstream call
+    return this.join(this.renew(force ? 'force' : 'caller'));
   }
 
-  private join(renewal: Promise<CachedToken>): Promise<string> {
-    this.waiters++;
-    // Someone is waiting now: the process must stay alive for the backoff sleep they are waiting on.
-    this.sleep?.timer.ref?.();
-    return (this.inflightAccessToken ??= renewal.then((token) => token.accessToken));
+  private join(flight: Flight): Promise<string> {
+    flight.waiters++;
+    if (flight.keeper === undefined) flight.keeper = setTimeout(noop, MAX_TIMER_DELAY_MS);
+    return (flight.access ??= Promise.race([flight.promise.then((token) => token.accessToken), this.closing]));
   }
 
-  /** Every caller of `renewal` is answered now: a later caller starts or joins another one. */
-  private settled(renewal: Promise<CachedToken>): void {
-    if (this.inflight !== renewal) return;
-    this.inflight = undefined;
-    this.inflightAccessToken = undefined;
-    this.waiters = 0;
-  }
-
-  /** Starts a renewal unless one is running, the backoff after a failure is pending, or we are closed. */
+  /** A stale token was served: renew it now unless a renewal runs or the failure policy says later. */
   private renewInBackground(): void {
-    if (this.closed || this.inflight !== undefined || this.timerIsBackoff || !this.backgroundAllowed()) return;
-    const waitMs = this.notBefore - this.clock.mono();
-    if (waitMs > 0) this.arm(waitMs, true);
-    else this.startRenewal(0);
+    if (this.flight !== undefined || this.closed) return;
+    const now = instant(this.clock);
+    const due = this.backgroundDue(now);
+    if (due !== undefined && due <= now.mono) this.renew('schedule');
   }
 
-  private startRenewal(initialDelayMs: number, maxAttempts = this.options.retry.maxAttempts): Promise<CachedToken> {
-    this.clearTimer();
-    const renewal = this.renew(initialDelayMs, maxAttempts).then(
-      (token) => {
-        this.settled(renewal);
-        return token;
-      },
-      (error: unknown) => {
-        const awaited = this.waiters > 0;
-        this.settled(renewal);
-        throw this.failed(toError(error), awaited);
-      },
-    );
-    renewal.catch(() => undefined); // a background renewal may have nobody listening
-    this.inflight = renewal;
-    this.inflightAccessToken = undefined;
-    return renewal;
+  private renew(cause: Cause): Flight {
+    this.schedule.clear();
+    const awaited = cause === 'caller' || cause === 'force';
+    const refresh = this.usableRefresh();
+    this.refresh = undefined; // a refresh token is used once, whatever the outcome
+    const renewal = this.renewer.renew({
+      replacing: this.version,
+      refresh,
+      allowLogin: awaited || this.policy.backgroundLogin,
+    });
+    const flight: Flight = {
+      promise: renewal.then(
+        (renewed) => this.accept(flight, renewed, cause),
+        (error: unknown) => {
+          throw this.failed(flight, toError(error));
+        },
+      ),
+      access: undefined,
+      waiters: 0,
+      keeper: undefined,
+    };
+    flight.promise.catch(noop); // a background renewal may have nobody listening
+    this.flight = flight;
+    return flight;
   }
 
-  /** One renewal: up to `maxAttempts` tries, refresh endpoint first when a refresh token is usable. */
-  private async renew(initialDelayMs: number, maxAttempts: number): Promise<CachedToken> {
-    const { baseDelayMs, maxDelayMs } = this.options.retry;
-    if (initialDelayMs > 0) await this.pause(initialDelayMs);
-    let refreshFailed = false;
-    for (let attempt = 1; ; attempt++) {
-      if (this.closed) throw shutdownError();
-      const useRefresh = !refreshFailed && this.usableRefreshToken() !== undefined;
-      try {
-        return this.accept(await this.attempt(useRefresh));
-      } catch (caught) {
-        const error = toError(caught);
-        if (useRefresh && error.code === 'UPSTREAM_UNAVAILABLE') refreshFailed = true; // next try: Get token
-        if (error.code !== 'UPSTREAM_UNAVAILABLE' || attempt >= maxAttempts || this.closed) throw error;
-        if (error.retryAfterMs !== undefined && error.retryAfterMs > maxDelayMs) throw error;
-        await this.pause(
-          Math.max(backoffDelay(attempt - 1, baseDelayMs, maxDelayMs, this.random), error.retryAfterMs ?? 0),
-        );
-      }
-    }
+  private land(flight: Flight): void {
+    if (flight.keeper !== undefined) clearTimeout(flight.keeper);
+    if (this.flight === flight) this.flight = undefined;
   }
 
-  private async attempt(useRefresh: boolean): Promise<Renewed> {
-    const credential = useRefresh ? this.usableRefreshToken() : undefined;
-    if (credential !== undefined) {
-      try {
-        // Converted inside the try: a refreshed token that is unusable (e.g. expired on arrival) is
-        // as good as a rejection, and falls back to Get token like one.
-        const response = await this.endpoint.refreshToken(credential.refreshToken);
-        return { ...toCachedToken(response, this.options.refreshMarginMs), refreshed: true };
-      } catch (caught) {
-        const error = toError(caught);
-        if (error.code === 'SHUTDOWN' || error.code === 'UPSTREAM_UNAVAILABLE') throw error;
-        // Rejected (401/403, other 4xx, or an answer we cannot use): forget it and authenticate afresh.
-        if (this.refreshCredential === credential) this.refreshCredential = undefined;
-        if (error.status === 404 || error.status === 405) {
-          // Not there at all (the endpoint's shape is an assumption): stop paying a doomed call per renewal.
-          this.refreshUnsupported = true;
-          this.hooks.log(
-            'warn',
-            `The refresh endpoint answered HTTP ${error.status}; renewing with Get token from now on. Set the \`refresh\` option (path, method) or \`refresh: false\`.`,
-          );
-        } else {
-          this.hooks.log('warn', `Refresh token failed (${error.code}: ${error.message}); falling back to Get token.`);
-        }
-      }
-    }
-    const response = await this.endpoint.getToken();
-    return { ...toCachedToken(response, this.options.refreshMarginMs), refreshed: false };
-  }
-
-  private accept({ token, refresh, refreshed }: Renewed): CachedToken {
+  private accept(flight: Flight, renewed: Renewed, cause: Cause): CachedToken {
+    this.land(flight);
     if (this.closed) throw shutdownError();
-    this.setToken(token);
-    if (this.options.refresh !== false) this.refreshCredential = refresh;
+    const { token } = renewed;
+    this.token = token;
+    this.refresh = this.options.refresh === false ? undefined : renewed.refresh;
+    this.version = renewed.version;
     this.lastError = undefined;
-    this.credentialsRejected = undefined;
-    this.notBefore = 0;
-    this.failures = 0;
-    this.arm(token.staleAt.mono - this.clock.mono(), false);
-    if (this.failingSince !== undefined) {
-      const seconds = Math.round((this.clock.mono() - this.failingSince) / 1000);
-      this.hooks.log('log', `Token renewal recovered after ${seconds} s.`);
-      this.failingSince = undefined;
-    }
+    this.spacing.replaced(token.accessToken, cause === 'unauthorized');
+    if (this.policy.succeeded()) this.failureLog.recovered(this.clock.mono());
+    this.reschedule();
     // Last: a subscriber that calls back into us sees the new state, not half of it.
     this.hooks.emit({
-      type: refreshed ? 'token.refreshed' : 'token.acquired',
+      type: renewed.via === 'refresh' ? 'token.refreshed' : 'token.acquired',
       at: new Date(token.obtainedAt),
       accessExpiresAt: new Date(token.accessExpiresAt),
       refreshExpiresAt: new Date(token.refreshExpiresAt),
@@ -334,34 +251,22 @@ export class TokenLifecycle {
     return token;
   }
 
-  /** Records a failed renewal (`awaited`: callers were waiting on it), logs it and schedules the next try. */
-  private failed(error: TransferAuthError, awaited: boolean): TransferAuthError {
+  /** Records a failed renewal, logs it (throttled) and schedules what comes next. */
+  private failed(flight: Flight, error: TransferAuthError): TransferAuthError {
+    const awaited = flight.waiters > 0;
+    this.land(flight);
     if (this.closed || error.code === 'SHUTDOWN') return this.closed ? shutdownError() : error;
     const now = instant(this.clock);
-    const { baseDelayMs, maxDelayMs } = this.options.retry;
     this.lastError = { code: error.code, message: error.message, at: new Date(now.wall) };
     if (error.status !== undefined) this.lastError.status = error.status;
-    if (error.retryAfterMs !== undefined) this.notBefore = Math.max(this.notBefore, now.mono + error.retryAfterMs);
-    if (error.code === 'INVALID_CREDENTIALS') {
-      // Never retried: nothing renews in the background but a usable refresh token, and callers get this
-      // error at once for a growing cool-down (baseDelayMs to maxDelayMs), so that a busy app cannot
-      // hammer (and lock out) the agent with logins the upstream has just refused.
-      const coolDownMs = backoffDelay(this.failures++, baseDelayMs, maxDelayMs, this.random);
-      this.credentialsRejected = { error, until: now.mono + coolDownMs };
-      this.hooks.log('error', `${error.message} Not retrying in the background.`);
-      this.failingSince ??= now.mono;
-    } else {
-      this.logFailure(error, now.mono);
-    }
-    const token = this.token;
-    if (token !== undefined && isBefore(token.staleAt, now)) {
-      this.arm(token.staleAt.mono - now.mono, false); // e.g. a failed forceRefresh: the token is still fresh
-    } else if (this.backgroundAllowed()) {
-      const delay = backoffDelay(this.failures++, baseDelayMs, maxDelayMs, this.random);
-      this.arm(Math.max(delay, this.notBefore - now.mono), true);
-    } else {
-      this.clearTimer();
-    }
+    const waitMs = this.policy.failed(error, now.mono);
+    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+    const next =
+      this.policy.state.kind === 'rejected'
+        ? `not retried in the background; no login for ${seconds} s`
+        : `retrying in the background in ${seconds} s`;
+    this.failureLog.failed(error, now.mono, next);
+    this.reschedule();
     this.hooks.emit({
       type: 'token.failed',
       at: new Date(now.wall),
@@ -373,111 +278,46 @@ export class TokenLifecycle {
     return error;
   }
 
-  /** After a credentials rejection only the refresh token, which needs no credentials, may be tried. */
-  private backgroundAllowed(): boolean {
-    return this.credentialsRejected === undefined || this.usableRefreshToken() !== undefined;
-  }
-
-  private logFailure(error: TransferAuthError, now: number): void {
-    const what = `${error.code}: ${error.message}`;
-    if (this.failingSince === undefined) {
-      this.failingSince = now;
-      this.lastFailureLog = now;
-      this.suppressedFailures = 0;
-      const next = this.backgroundAllowed() ? 'retrying in the background' : 'not retried in the background';
-      this.hooks.log('warn', `Token renewal failed (${what}); ${next}.`);
-    } else if (now - this.lastFailureLog >= FAILURE_LOG_INTERVAL_MS) {
-      const seconds = Math.round((now - this.failingSince) / 1000);
-      this.hooks.log(
-        'warn',
-        `Token renewal still failing after ${seconds} s (${this.suppressedFailures + 1} more failures; last ${what}).`,
-      );
-      this.lastFailureLog = now;
-      this.suppressedFailures = 0;
-    } else {
-      this.suppressedFailures++;
-    }
-  }
-
-  private usableRefreshToken(): RefreshCredential | undefined {
-    const credential = this.refreshCredential;
-    if (this.options.refresh === false || this.refreshUnsupported || credential === undefined) return undefined;
-    return isBefore(credential.usableUntil, instant(this.clock)) ? credential : undefined;
-  }
-
-  /** Arms the background timer; waits longer than setTimeout can take are chained. */
-  private arm(delayMs: number, isBackoff: boolean): void {
-    this.clearTimer();
-    if (this.closed) return;
-    this.timerIsBackoff = isBackoff;
-    const due = this.clock.mono() + Math.max(0, delayMs);
-    const tick = (): void => {
-      this.timer = undefined;
-      const left = due - this.clock.mono();
-      if (left > 1) {
-        this.timer = setTimeout(tick, Math.min(left, MAX_TIMER_DELAY_MS));
-        this.timer.unref?.();
-        return;
-      }
-      this.timerIsBackoff = false;
-      this.onTimer();
-    };
-    this.timer = setTimeout(tick, Math.min(Math.max(0, delayMs), MAX_TIMER_DELAY_MS));
-    this.timer.unref?.();
-  }
-
-  private onTimer(): void {
-    if (this.closed || this.inflight !== undefined) return;
+  /**
+   * When the background should renew (monotonic ms), or `undefined` when it should not: the token's
+   * stale time (on the earlier clock), no earlier than the backoff; never a login after rejected credentials.
+   */
+  private backgroundDue(now: Instant): number | undefined {
+    const state = this.policy.state;
+    if (state.kind === 'closed') return undefined;
+    if (state.kind === 'rejected' && this.usableRefresh() === undefined) return undefined;
     const token = this.token;
+    let due: number | undefined;
+    if (token !== undefined) due = Math.min(token.staleAt.mono, now.mono + token.staleAt.wall - now.wall);
+    else if (state.kind !== 'ready') due = now.mono;
+    if (due !== undefined && state.kind === 'backoff') due = Math.max(due, state.dueAt);
+    return due;
+  }
+
+  private reschedule(): void {
+    const due = this.closed ? undefined : this.backgroundDue(instant(this.clock));
+    if (due === undefined) this.schedule.clear();
+    else this.schedule.at(due);
+  }
+
+  private onDue(): void {
+    if (this.closed || this.flight !== undefined) return;
     const now = instant(this.clock);
-    if (token !== undefined && isBefore(token.staleAt, now)) {
-      this.arm(token.staleAt.mono - now.mono, false); // the wall clock went back: not due yet
-      return;
-    }
-    this.renewInBackground();
+    const due = this.backgroundDue(now);
+    if (due === undefined) return;
+    if (due > now.mono)
+      this.schedule.at(due); // e.g. the wall clock went back
+    else this.renew('schedule');
   }
 
-  private clearTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerIsBackoff = false;
-  }
-
-  /** A backoff sleep inside a renewal: ref'd while someone waits on it, cut short by `close()`. */
-  private pause(ms: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => {
-          this.sleep = undefined;
-          resolve();
-        },
-        Math.min(ms, MAX_TIMER_DELAY_MS),
-      );
-      if (this.waiters === 0) timer.unref?.();
-      this.sleep = {
-        timer,
-        cancel: (error) => {
-          clearTimeout(timer);
-          this.sleep = undefined;
-          reject(error);
-        },
-      };
-    });
+  private usableRefresh(): RefreshCredential | undefined {
+    const refresh = this.refresh;
+    if (this.options.refresh === false || refresh === undefined) return undefined;
+    return isBefore(refresh.usableUntil, instant(this.clock)) ? refresh : undefined;
   }
 }
 
 /** Status and events get their own Date objects: a caller that mutates one cannot move our deadlines. */
 function copy(date: Date | undefined): Date | null {
   return date === undefined ? null : new Date(date);
-}
-
-function shutdownError(): TransferAuthError {
-  return new TransferAuthError('SHUTDOWN', 'The token provider is shut down.');
-}
-
-function toError(error: unknown): TransferAuthError {
-  if (error instanceof TransferAuthError) return error;
-  // Not expected: every path above throws TransferAuthError. Keep the name only, never the message.
-  const name = error instanceof Error ? error.name : typeof error;
-  return new TransferAuthError('UPSTREAM_UNAVAILABLE', `Unexpected failure while renewing the token (${name}).`);
 }

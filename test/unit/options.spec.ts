@@ -69,8 +69,13 @@ describe('resolveTransferAuthOptions', () => {
       [{ baseDelayMs: 50 }, { maxAttempts: 3, baseDelayMs: 50, maxDelayMs: 5_000 }],
       [{ maxDelayMs: 60_000 }, { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 60_000 }],
       [{}, { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 5_000 }],
-      // A base above the default cap lifts the cap rather than failing.
-      [{ baseDelayMs: 10_000 }, { maxAttempts: 3, baseDelayMs: 10_000, maxDelayMs: 10_000 }],
+      // Finding 8: each field alone; the maximum is a cap and is never raised.
+      [{ baseDelayMs: 10_000 }, { maxAttempts: 3, baseDelayMs: 5_000, maxDelayMs: 5_000 }],
+      [{ maxDelayMs: 100 }, { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 100 }],
+      [
+        { baseDelayMs: 1_000, maxDelayMs: 999 },
+        { maxAttempts: 3, baseDelayMs: 999, maxDelayMs: 999 },
+      ],
     ])('retry %j', (retry, expected) => {
       expect(resolveTransferAuthOptions({ ...base, retry }).retry).toEqual(expected);
     });
@@ -186,7 +191,7 @@ describe('resolveTransferAuthOptions', () => {
       ['retry.baseDelayMs', { ...base, retry: { baseDelayMs: -1 } }],
       ['retry.baseDelayMs', { ...base, retry: { baseDelayMs: Number.NaN } }],
       ['retry.maxDelayMs', { ...base, retry: { maxDelayMs: 0 } }],
-      ['retry.maxDelayMs', { ...base, retry: { baseDelayMs: 1_000, maxDelayMs: 999 } }],
+      ['retry.maxDelayMs', { ...base, retry: { maxDelayMs: 2 ** 31 } }],
       ['fetchOnStartup', { ...base, fetchOnStartup: 'yes' }],
       ['fetchOnStartup', { ...base, fetchOnStartup: 1 }],
     ])('`%s` (case %#)', (option, options) => {

@@ -205,21 +205,35 @@ describe('TokenLifecycle', () => {
       expect(h.lifecycle.getStatus().lastError).toBeUndefined();
     });
 
-    it('uses Get token on the next attempt after a transient refresh failure', async () => {
-      await staleWithRefresh((call) => call.fail(upstreamError('UPSTREAM_UNAVAILABLE', 503)));
-      expect(h.stub.kinds()).toEqual(['get', 'refresh']);
-      await jest.advanceTimersByTimeAsync(FAST_RETRY.maxDelayMs);
+    it('falls back to Get token in the same attempt after a transient refresh failure: the refresh token is spent', async () => {
+      const token = await staleWithRefresh((call) => call.fail(upstreamError('UPSTREAM_UNAVAILABLE', 503)));
       expect(h.stub.kinds()).toEqual(['get', 'refresh', 'get']);
+      expect(token).toBe([...h.stub.issued.keys()][1]);
       expect(h.hooks.events.map((e) => e.type)).toEqual(['token.acquired', 'token.acquired']);
+    });
+
+    it('never uses a refresh token twice, even when its answer was lost', async () => {
+      const token = await staleWithRefresh((call) => call.fail(upstreamError('UPSTREAM_UNAVAILABLE', 504)));
+      const used = h.stub.calls.filter((c) => c.kind === 'refresh').map((c) => c.refreshToken);
+      await jest.advanceTimersByTimeAsync(STALE_AT);
+      const all = h.stub.calls.filter((c) => c.kind === 'refresh').map((c) => c.refreshToken);
+      expect(new Set(all).size).toBe(all.length);
+      expect(all.slice(0, used.length)).toEqual(used);
+      expect(await h.lifecycle.getAccessToken()).not.toBe(token);
     });
   });
 
-  describe('retries', () => {
-    it('retries UPSTREAM_UNAVAILABLE with growing backoff, up to maxAttempts', async () => {
+  describe('retries (finding 3: a busy app makes no more calls in an outage than an idle one)', () => {
+    it('one attempt per renewal; the background retries with growing backoff; callers in between fail at once', async () => {
       // random 0.5: delay = 3/4 of min(maxDelayMs, baseDelayMs * 2^step) -> 75 ms, then 150 ms.
       h = harness({ retry: FAST_RETRY }, answer.fail('UPSTREAM_UNAVAILABLE', 503));
       const caller = outcome(h.lifecycle.getAccessToken());
       await flush();
+      expect(h.stub.count).toBe(1);
+      expect(codeOf(caller.error())).toBe('UPSTREAM_UNAVAILABLE');
+      expect((caller.error() as TransferAuthError).status).toBe(503);
+      const busy = await Promise.allSettled(Array.from({ length: 100 }, () => h.lifecycle.getAccessToken()));
+      expect(busy.every((r) => r.status === 'rejected' && codeOf(r.reason) === 'UPSTREAM_UNAVAILABLE')).toBe(true);
       expect(h.stub.count).toBe(1);
       await jest.advanceTimersByTimeAsync(74);
       expect(h.stub.count).toBe(1);
@@ -227,19 +241,33 @@ describe('TokenLifecycle', () => {
       expect(h.stub.count).toBe(2);
       await jest.advanceTimersByTimeAsync(149);
       expect(h.stub.count).toBe(2);
-      expect(caller.settled()).toBe(false);
       await jest.advanceTimersByTimeAsync(1);
       expect(h.stub.count).toBe(3);
-      expect(codeOf(caller.error())).toBe('UPSTREAM_UNAVAILABLE');
-      expect((caller.error() as TransferAuthError).status).toBe(503);
     });
 
-    it.each([1, 2, 5])('honours maxAttempts %i', async (maxAttempts) => {
-      h = harness({ retry: { ...FAST_RETRY, maxAttempts } }, answer.fail('UPSTREAM_UNAVAILABLE', 502));
+    it('makes exactly as many upstream calls with 20 busy callers as with none over 6 s of 503s', async () => {
+      async function run(callers: number): Promise<number> {
+        const one = harness({ retry: FAST_RETRY }, answer.fail('UPSTREAM_UNAVAILABLE', 503));
+        await one.lifecycle.start();
+        for (let t = 0; t < 6_000; t += 10) {
+          for (let i = 0; i < callers; i++) void one.lifecycle.getAccessToken().catch(() => undefined);
+          await jest.advanceTimersByTimeAsync(10);
+        }
+        one.lifecycle.close();
+        return one.stub.count;
+      }
+      const idle = await run(0);
+      const busy = await run(20);
+      expect(idle).toBeGreaterThan(5);
+      expect(busy).toBe(idle);
+    });
+
+    it('retry.maxAttempts no longer makes a caller wait through retries', async () => {
+      h = harness({ retry: { ...FAST_RETRY, maxAttempts: 5 } }, answer.fail('UPSTREAM_UNAVAILABLE', 502));
       const caller = outcome(h.lifecycle.getAccessToken());
-      for (let i = 0; i < 300 && !caller.settled(); i++) await jest.advanceTimersByTimeAsync(10);
+      await flush();
       expect(codeOf(caller.error())).toBe('UPSTREAM_UNAVAILABLE');
-      expect(h.stub.count).toBe(maxAttempts);
+      expect(h.stub.count).toBe(1);
     });
 
     it.each([
@@ -247,7 +275,7 @@ describe('TokenLifecycle', () => {
       ['INVALID_CREDENTIALS', 403],
       ['INVALID_RESPONSE', 400],
       ['INVALID_CONFIG', undefined],
-    ] as const)('never retries %s within a renewal', async (code, status) => {
+    ] as const)('never retries %s at once', async (code, status) => {
       h = harness({ retry: { ...FAST_RETRY, maxAttempts: 5 } }, answer.fail(code, status));
       const caller = outcome(h.lifecycle.getAccessToken());
       await flush();
@@ -269,17 +297,19 @@ describe('TokenLifecycle', () => {
   });
 
   describe('Retry-After', () => {
-    it('waits a Retry-After up to maxDelayMs, then succeeds', async () => {
+    it('a short Retry-After: the caller gets the 429 at once; the background retries when asked', async () => {
       h = harness({ retry: FAST_RETRY }, answer.pending());
       const caller = outcome(h.lifecycle.getAccessToken());
       await flush();
       h.stub.last().fail(upstreamError('UPSTREAM_UNAVAILABLE', 429, 800));
       h.stub.responder = answer.ok();
-      await jest.advanceTimersByTimeAsync(799);
+      await flush();
+      expect(codeOf(caller.error())).toBe('UPSTREAM_UNAVAILABLE');
+      await jest.advanceTimersByTimeAsync(798);
       expect(h.stub.count).toBe(1);
-      await jest.advanceTimersByTimeAsync(1);
+      await jest.advanceTimersByTimeAsync(2);
       expect(h.stub.count).toBe(2);
-      expect(caller.value()).toBe([...h.stub.issued.keys()][0]);
+      expect(await h.lifecycle.getAccessToken()).toBe([...h.stub.issued.keys()][0]);
     });
 
     it('longer than maxDelayMs: callers fail at once with no call; the background waits as asked', async () => {
@@ -334,9 +364,11 @@ describe('TokenLifecycle', () => {
       await jest.advanceTimersByTimeAsync(40_000);
       const times = h.stub.calls.slice(1).map((c) => c.atMs);
       const gaps = times.slice(1).map((t, i) => t - times[i]!);
-      expect(gaps.slice(0, 6)).toEqual([100, 200, 400, 800, 1_000, 1_000]);
+      // The first attempt is the refresh, then Get token at once; then Get token alone, spaced.
+      expect(h.stub.kinds().slice(1, 4)).toEqual(['refresh', 'get', 'get']);
+      expect(gaps.slice(0, 7)).toEqual([0, 100, 200, 400, 800, 1_000, 1_000]);
       expect(gaps.length).toBeGreaterThan(35);
-      expect(gaps.slice(4).every((g) => g === 1_000)).toBe(true);
+      expect(gaps.slice(5).every((g) => g === 1_000)).toBe(true);
       expect(await h.lifecycle.getAccessToken()).toBe(old);
     });
 
@@ -359,20 +391,21 @@ describe('TokenLifecycle', () => {
       expect(gaps.length).toBeGreaterThan(50);
     });
 
-    it('a caller with no usable token cancels a pending backoff and calls at once', async () => {
+    it('a caller with no usable token during a pending backoff gets the last error at once, with no call', async () => {
       h = harness(
         { retry: { maxAttempts: 1, baseDelayMs: 10_000, maxDelayMs: 60_000 } },
-        answer.fail('UPSTREAM_UNAVAILABLE'),
+        answer.fail('UPSTREAM_UNAVAILABLE', 503),
       );
       await h.lifecycle.start();
       expect(h.stub.count).toBe(1);
       expect(jest.getTimerCount()).toBe(1); // the backoff
       h.stub.responder = answer.ok();
       await jest.advanceTimersByTimeAsync(1_000);
+      await expect(h.lifecycle.getAccessToken()).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', status: 503 });
       expect(h.stub.count).toBe(1);
-      const token = await h.lifecycle.getAccessToken();
+      // forceRefresh skips the backoff.
+      expect(await h.lifecycle.forceRefresh()).toBe([...h.stub.issued.keys()][0]);
       expect(h.stub.count).toBe(2);
-      expect(token).toBe([...h.stub.issued.keys()][0]);
     });
 
     it('a caller with no usable token joins the attempt in flight and gets its failure', async () => {
@@ -381,11 +414,9 @@ describe('TokenLifecycle', () => {
       await flush();
       const caller = outcome(h.lifecycle.getAccessToken());
       h.stub.last().fail(upstreamError('UPSTREAM_UNAVAILABLE', 500));
-      await jest.advanceTimersByTimeAsync(1_000);
-      expect(h.stub.count).toBe(2);
-      h.stub.last().fail(upstreamError('UPSTREAM_UNAVAILABLE', 500));
       await flush();
       expect(codeOf(caller.error())).toBe('UPSTREAM_UNAVAILABLE');
+      expect(h.stub.count).toBe(1);
     });
   });
 
@@ -422,7 +453,7 @@ describe('TokenLifecycle', () => {
       await expect(h.lifecycle.getAccessToken()).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS' });
       expect(h.stub.count).toBe(4);
     });
-    it('after a rejected forceRefresh, a fresh token is still renewed on schedule with its refresh token', async () => {
+    it('after a rejected forceRefresh, the fresh token is served to its usable end with no background login', async () => {
       h = harness({ retry: { maxAttempts: 2, baseDelayMs: 100, maxDelayMs: 1_000 } });
       await h.lifecycle.start();
       const old = await h.lifecycle.getAccessToken();
@@ -438,9 +469,12 @@ describe('TokenLifecycle', () => {
       expect(await h.lifecycle.getAccessToken()).toBe(old);
 
       h.stub.responder = answer.ok();
-      await jest.advanceTimersByTimeAsync(STALE_AT);
-      expect(h.stub.kinds()).toEqual(['get', 'refresh', 'get', 'refresh']);
+      await jest.advanceTimersByTimeAsync(USABLE_UNTIL - 1_001);
+      expect(await h.lifecycle.getAccessToken()).toBe(old);
+      expect(h.stub.kinds()).toEqual(['get', 'refresh', 'get']); // the refresh token was spent; no login
+      await jest.advanceTimersByTimeAsync(1);
       expect(await h.lifecycle.getAccessToken()).not.toBe(old);
+      expect(h.stub.kinds()).toEqual(['get', 'refresh', 'get', 'get']);
       expect(h.lifecycle.getStatus().lastError).toBeUndefined();
     });
   });
@@ -513,12 +547,13 @@ describe('TokenLifecycle', () => {
       const old = await h.lifecycle.getAccessToken();
       h.stub.responder = answer.fail('UPSTREAM_UNAVAILABLE', 503);
       await expect(h.lifecycle.forceRefresh()).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+      expect(h.stub.kinds()).toEqual(['get', 'refresh', 'get']); // the refresh, then Get token at once
       expect(await h.lifecycle.getAccessToken()).toBe(old);
       h.stub.responder = answer.ok();
       await jest.advanceTimersByTimeAsync(STALE_AT - 1);
-      expect(h.stub.count).toBe(2);
-      await jest.advanceTimersByTimeAsync(1);
       expect(h.stub.count).toBe(3);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(h.stub.count).toBe(4);
     });
   });
 
@@ -683,18 +718,17 @@ describe('TokenLifecycle', () => {
       expect(h.stub.count).toBe(1);
     });
 
-    it('settles callers waiting out a backoff sleep with SHUTDOWN', async () => {
+    it('during a pending backoff: callers get SHUTDOWN, the timer goes, no call follows', async () => {
       h = harness(
         { retry: { maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 5_000 } },
         answer.fail('UPSTREAM_UNAVAILABLE'),
       );
-      const caller = outcome(h.lifecycle.getAccessToken());
-      await flush();
-      expect(jest.getTimerCount()).toBe(1); // the sleep before attempt 2
+      await h.lifecycle.start();
+      expect(jest.getTimerCount()).toBe(1); // the backoff
       h.lifecycle.close();
-      await flush();
-      expect(codeOf(caller.error())).toBe('SHUTDOWN');
+      await expect(h.lifecycle.getAccessToken()).rejects.toMatchObject({ code: 'SHUTDOWN' });
       expect(jest.getTimerCount()).toBe(0);
+      await jest.advanceTimersByTimeAsync(60_000);
       expect(h.stub.count).toBe(1);
     });
 

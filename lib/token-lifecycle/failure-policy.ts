@@ -1,0 +1,121 @@
+import { TransferAuthError } from '../errors/transfer-auth.error';
+import type { ResolvedTransferAuthOptions } from '../resolve-options';
+import { CREDENTIALS_COOLDOWN_MAX_MS, CREDENTIALS_COOLDOWN_MIN_MS } from '../transfer-auth.constants';
+import { backoffDelay } from './backoff';
+
+/**
+ * @internal What failed renewals left behind, as one named state:
+ * - `ready`: nothing holds a renewal back.
+ * - `backoff`: a renewal failed for a transient reason (network, timeout, 408, 429, 5xx) or got an
+ *   answer it could not use. The background tries again at `dueAt`; until then a caller with no usable
+ *   token gets `error` at once. `Retry-After` (until `retryAfterUntil`) holds back even `forceRefresh()`.
+ * - `rejected`: Get token refused the credentials. No login before `until` (a cool-down doubling from
+ *   1 s to 5 min), and never one in the background: only a usable refresh token may be tried there.
+ * - `closed`: for good.
+ * Times are monotonic milliseconds.
+ */
+export type FailureState =
+  | { readonly kind: 'ready' }
+  | {
+      readonly kind: 'backoff';
+      readonly error: TransferAuthError;
+      readonly dueAt: number;
+      readonly retryAfterUntil: number;
+    }
+  | { readonly kind: 'rejected'; readonly error: TransferAuthError; readonly until: number }
+  | { readonly kind: 'closed' };
+
+const READY: FailureState = { kind: 'ready' };
+
+/** @internal The failure policy: decides when renewals may run after failures, and who is told what. */
+export class FailurePolicy {
+  private current: FailureState = READY;
+  /** Transient failures in a row: the backoff grows with them. */
+  private failures = 0;
+  /** Rejected logins in a row: the cool-down doubles with them. */
+  private rejections = 0;
+
+  constructor(
+    private readonly retry: ResolvedTransferAuthOptions['retry'],
+    private readonly random: () => number,
+  ) {}
+
+  get state(): FailureState {
+    return this.current;
+  }
+
+  /**
+   * Why no renewal may start now (`force`: for `forceRefresh()`, which skips the backoff and the
+   * cool-down but not `Retry-After`), or `undefined` when one may. A caller gets this error at once.
+   */
+  refusal(now: number, force: boolean): TransferAuthError | undefined {
+    const state = this.current;
+    switch (state.kind) {
+      case 'closed':
+        return shutdownError();
+      case 'backoff':
+        if (now < state.retryAfterUntil) {
+          const seconds = Math.ceil((state.retryAfterUntil - now) / 1000);
+          return new TransferAuthError(
+            'UPSTREAM_UNAVAILABLE',
+            `The upstream asked not to be called for another ${seconds} s (Retry-After).`,
+            { status: state.error.status },
+          );
+        }
+        return !force && now < state.dueAt ? again(state.error) : undefined;
+      case 'rejected':
+        return !force && now < state.until ? again(state.error) : undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  /** Whether a renewal nobody waits for may log in with the credentials (else: a refresh token only). */
+  get backgroundLogin(): boolean {
+    return this.current.kind === 'ready' || this.current.kind === 'backoff';
+  }
+
+  /** When the background should try again (monotonic), if it should. */
+  get retryAt(): number | undefined {
+    return this.current.kind === 'backoff' ? this.current.dueAt : undefined;
+  }
+
+  /** A renewal succeeded. Resolves whether it ended a failure. */
+  succeeded(): boolean {
+    if (this.current.kind === 'closed') return false;
+    const wasFailing = this.current.kind !== 'ready';
+    this.current = READY;
+    this.failures = 0;
+    this.rejections = 0;
+    return wasFailing;
+  }
+
+  /** A renewal failed at monotonic `now`; returns the wait before the next attempt may be made. */
+  failed(error: TransferAuthError, now: number): number {
+    if (this.current.kind === 'closed' || error.code === 'SHUTDOWN') return 0;
+    if (error.code === 'INVALID_CREDENTIALS') {
+      const coolDownMs = Math.min(CREDENTIALS_COOLDOWN_MAX_MS, CREDENTIALS_COOLDOWN_MIN_MS * 2 ** this.rejections++);
+      this.current = { kind: 'rejected', error, until: now + coolDownMs };
+      return coolDownMs;
+    }
+    if (this.current.kind === 'rejected') return Math.max(0, this.current.until - now); // a refresh failed: still rejected
+    const retryAfterUntil = now + (error.retryAfterMs ?? 0);
+    const delay = backoffDelay(this.failures++, this.retry.baseDelayMs, this.retry.maxDelayMs, this.random);
+    this.current = { kind: 'backoff', error, dueAt: Math.max(now + delay, retryAfterUntil), retryAfterUntil };
+    return this.current.dueAt - now;
+  }
+
+  close(): void {
+    this.current = { kind: 'closed' };
+  }
+}
+
+/** Each caller gets an error of its own: the same code, status and message, no shared stack or cause. */
+function again(error: TransferAuthError): TransferAuthError {
+  return new TransferAuthError(error.code, error.message, { status: error.status });
+}
+
+/** @internal */
+export function shutdownError(): TransferAuthError {
+  return new TransferAuthError('SHUTDOWN', 'The token provider is shut down.');
+}

@@ -1,0 +1,2 @@
+export { InProcessTokenStore } from './in-process-token-store';
+export type { StoredTransferToken, TransferTokenStore, TransferTokenStoreLock } from './transfer-token-store.interface';
