@@ -75,9 +75,16 @@ export class FailurePolicy {
     return this.current.kind === 'ready' || this.current.kind === 'backoff';
   }
 
-  /** When the background should try again (monotonic), if it should. */
-  get retryAt(): number | undefined {
-    return this.current.kind === 'backoff' ? this.current.dueAt : undefined;
+  /**
+   * When the background should renew (monotonic ms), or `undefined`: at the token's `staleAt` (none:
+   * now, unless nothing failed), never before the backoff is over, and never a login after rejected
+   * credentials (only a usable refresh token, `canRefresh`).
+   */
+  backgroundDue(now: number, staleAt: number | undefined, canRefresh: boolean): number | undefined {
+    const state = this.current;
+    if (state.kind === 'closed' || (state.kind === 'rejected' && !canRefresh)) return undefined;
+    const due = staleAt ?? (state.kind === 'ready' ? undefined : now);
+    return due !== undefined && state.kind === 'backoff' ? Math.max(due, state.dueAt) : due;
   }
 
   /** A renewal succeeded. Resolves whether it ended a failure. */
@@ -90,19 +97,23 @@ export class FailurePolicy {
     return wasFailing;
   }
 
-  /** A renewal failed at monotonic `now`; returns the wait before the next attempt may be made. */
-  failed(error: TransferAuthError, now: number): number {
-    if (this.current.kind === 'closed' || error.code === 'SHUTDOWN') return 0;
+  /** A renewal failed at monotonic `now`. Returns what happens next, for the log line. */
+  failed(error: TransferAuthError, now: number): string {
+    if (this.current.kind === 'closed' || error.code === 'SHUTDOWN') return 'shutting down';
     if (error.code === 'INVALID_CREDENTIALS') {
       const coolDownMs = Math.min(CREDENTIALS_COOLDOWN_MAX_MS, CREDENTIALS_COOLDOWN_MIN_MS * 2 ** this.rejections++);
       this.current = { kind: 'rejected', error, until: now + coolDownMs };
-      return coolDownMs;
+    } else if (this.current.kind !== 'rejected') {
+      // (A refresh that fails after rejected credentials leaves them rejected.)
+      const retryAfterUntil = now + (error.retryAfterMs ?? 0);
+      const delay = backoffDelay(this.failures++, this.retry.baseDelayMs, this.retry.maxDelayMs, this.random);
+      this.current = { kind: 'backoff', error, dueAt: Math.max(now + delay, retryAfterUntil), retryAfterUntil };
     }
-    if (this.current.kind === 'rejected') return Math.max(0, this.current.until - now); // a refresh failed: still rejected
-    const retryAfterUntil = now + (error.retryAfterMs ?? 0);
-    const delay = backoffDelay(this.failures++, this.retry.baseDelayMs, this.retry.maxDelayMs, this.random);
-    this.current = { kind: 'backoff', error, dueAt: Math.max(now + delay, retryAfterUntil), retryAfterUntil };
-    return this.current.dueAt - now;
+    const state = this.current;
+    const seconds = (until: number): number => Math.max(1, Math.ceil((until - now) / 1000));
+    return state.kind === 'rejected'
+      ? `not retried in the background; no login for ${seconds(state.until)} s`
+      : `retrying in the background in ${seconds(state.kind === 'backoff' ? state.dueAt : now)} s`;
   }
 
   close(): void {

@@ -1,56 +1,24 @@
 import { TransferAuthError } from '../errors/transfer-auth.error';
-import type { TransferAuthEvent } from '../interfaces/transfer-auth-event.interface';
 import type { TransferAuthLastError, TransferAuthStatus } from '../interfaces/transfer-auth-status.interface';
-import type { ResolvedTransferAuthOptions } from '../resolve-options';
+import { statusOf } from './status';
 import { InProcessTokenStore } from '../token-store/in-process-token-store';
-import type { TransferTokenStore } from '../token-store/transfer-token-store.interface';
-import type { TokenEndpoint } from '../transfer-api.client';
-import { MAX_TIMER_DELAY_MS } from '../transfer-auth.constants';
 import { isBefore, type CachedToken, type RefreshCredential } from './cached-token';
 import { instant, systemClock, type Clock, type Instant } from './clock';
-import { FailureLog, type LogFn } from './failure-log';
+import { FailureLog } from './failure-log';
 import { FailurePolicy, shutdownError } from './failure-policy';
+import { Flight } from './flight';
 import { Renewer, toError, type Renewed } from './renewal';
 import { Schedule } from './schedule';
+import type { LifecycleDeps, LifecycleHooks, LifecycleOptions } from './lifecycle-deps';
 import { UnauthorizedSpacing } from './unauthorized-spacing';
 
-/** @internal Where the lifecycle reports; the Nest layer plugs in its Logger and Subject. */
-export interface LifecycleHooks {
-  log: LogFn;
-  emit(event: TransferAuthEvent): void;
-}
+export type { LifecycleDeps, LifecycleHooks } from './lifecycle-deps';
 
-/** @internal */
-export interface LifecycleDeps {
-  endpoint: TokenEndpoint;
-  hooks: LifecycleHooks;
-  clock?: Clock;
-  random?: () => number;
-  /** Where the current token is shared; default: this lifecycle only. */
-  store?: TransferTokenStore;
-  /** The agent's key in the store. */
-  storeKey?: string;
-}
-
-type Options = Pick<
-  ResolvedTransferAuthOptions,
-  'refresh' | 'refreshMarginMs' | 'retry' | 'fetchOnStartup' | 'requestTimeoutMs'
->;
 /** Why a renewal runs: who waits for it and what it may do follow from this. */
 type Cause = 'caller' | 'force' | 'schedule' | 'unauthorized';
 
-/** One renewal in flight, shared by every caller that needs a token meanwhile. */
-interface Flight {
-  promise: Promise<CachedToken>;
-  /** Its access token: one promise for all its callers. */
-  access: Promise<string> | undefined;
-  waiters: number;
-  /** A ref'd timer while someone waits: the renewal's own timers and sockets are unref'd. */
-  keeper: ReturnType<typeof setTimeout> | undefined;
-}
-
-const FATAL_AT_STARTUP = new Set(['INVALID_CREDENTIALS', 'INVALID_CONFIG']);
 const noop = (): void => undefined;
+const FATAL_AT_STARTUP = new Set(['INVALID_CREDENTIALS', 'INVALID_CONFIG']);
 
 /**
  * @internal The token lifecycle, free of Nest. It holds the cached token and orchestrates the rooms
@@ -77,7 +45,7 @@ export class TokenLifecycle {
   private readonly renewer: Renewer;
 
   constructor(
-    private readonly options: Options,
+    private readonly options: LifecycleOptions,
     deps: LifecycleDeps,
   ) {
     this.hooks = deps.hooks;
@@ -142,27 +110,11 @@ export class TokenLifecycle {
   }
 
   getStatus(): TransferAuthStatus {
-    const token = this.token;
-    const now = instant(this.clock);
-    let state: TransferAuthStatus['state'];
-    if (this.closed) state = 'closed';
-    else if (token !== undefined && isBefore(token.usableUntil, now))
-      state = isBefore(token.staleAt, now) ? 'valid' : 'stale';
-    else if (this.flight !== undefined) state = 'acquiring';
-    else state = this.lastError === undefined ? 'idle' : 'failed';
-    const status: TransferAuthStatus = {
-      state,
-      accessExpiresAt: copy(token?.accessExpiresAt),
-      refreshExpiresAt: copy(token?.refreshExpiresAt),
-      lastRefreshAt: copy(token?.obtainedAt),
-    };
-    if (this.lastError !== undefined) status.lastError = { ...this.lastError, at: new Date(this.lastError.at) };
-    return status;
-  }
-
-  /** Whether a caller with no usable token would wait for a renewal already under way or due now. */
-  get renewing(): boolean {
-    return this.flight !== undefined;
+    return statusOf(this.token, instant(this.clock), {
+      closed: this.closed,
+      renewing: this.flight !== undefined,
+      lastError: this.lastError,
+    });
   }
 
   /** Stops everything: timer cleared, requests aborted, waiting callers settled with `SHUTDOWN`. */
@@ -173,22 +125,16 @@ export class TokenLifecycle {
     this.schedule.clear();
     this.renewer.close();
     this.rejectClosing(shutdownError());
-    if (this.flight?.keeper !== undefined) clearTimeout(this.flight.keeper);
+    this.flight?.land();
     this.token = undefined;
     this.refresh = undefined;
   }
 
   private acquire(force: boolean): Promise<string> {
-    if (this.flight !== undefined) return this.join(this.flight);
+    if (this.flight !== undefined) return this.flight.join(this.closing);
     const refusal = this.policy.refusal(this.clock.mono(), force);
     if (refusal !== undefined) return Promise.reject(refusal); // fail fast: no extra upstream call
-    return this.join(this.renew(force ? 'force' : 'caller'));
-  }
-
-  private join(flight: Flight): Promise<string> {
-    flight.waiters++;
-    if (flight.keeper === undefined) flight.keeper = setTimeout(noop, MAX_TIMER_DELAY_MS);
-    return (flight.access ??= Promise.race([flight.promise.then((token) => token.accessToken), this.closing]));
+    return this.renew(force ? 'force' : 'caller').join(this.closing);
   }
 
   /** A stale token was served: renew it now unless a renewal runs or the failure policy says later. */
@@ -209,24 +155,20 @@ export class TokenLifecycle {
       refresh,
       allowLogin: awaited || this.policy.backgroundLogin,
     });
-    const flight: Flight = {
-      promise: renewal.then(
+    const flight: Flight = new Flight(
+      renewal.then(
         (renewed) => this.accept(flight, renewed, cause),
         (error: unknown) => {
           throw this.failed(flight, toError(error));
         },
       ),
-      access: undefined,
-      waiters: 0,
-      keeper: undefined,
-    };
-    flight.promise.catch(noop); // a background renewal may have nobody listening
+    );
     this.flight = flight;
     return flight;
   }
 
   private land(flight: Flight): void {
-    if (flight.keeper !== undefined) clearTimeout(flight.keeper);
+    flight.land();
     if (this.flight === flight) this.flight = undefined;
   }
 
@@ -253,19 +195,13 @@ export class TokenLifecycle {
 
   /** Records a failed renewal, logs it (throttled) and schedules what comes next. */
   private failed(flight: Flight, error: TransferAuthError): TransferAuthError {
-    const awaited = flight.waiters > 0;
+    const awaited = flight.awaited;
     this.land(flight);
     if (this.closed || error.code === 'SHUTDOWN') return this.closed ? shutdownError() : error;
     const now = instant(this.clock);
     this.lastError = { code: error.code, message: error.message, at: new Date(now.wall) };
     if (error.status !== undefined) this.lastError.status = error.status;
-    const waitMs = this.policy.failed(error, now.mono);
-    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-    const next =
-      this.policy.state.kind === 'rejected'
-        ? `not retried in the background; no login for ${seconds} s`
-        : `retrying in the background in ${seconds} s`;
-    this.failureLog.failed(error, now.mono, next);
+    this.failureLog.failed(error, now.mono, this.policy.failed(error, now.mono));
     this.reschedule();
     this.hooks.emit({
       type: 'token.failed',
@@ -278,20 +214,11 @@ export class TokenLifecycle {
     return error;
   }
 
-  /**
-   * When the background should renew (monotonic ms), or `undefined` when it should not: the token's
-   * stale time (on the earlier clock), no earlier than the backoff; never a login after rejected credentials.
-   */
+  /** When the background should renew (monotonic ms), if it should: the failure policy decides. */
   private backgroundDue(now: Instant): number | undefined {
-    const state = this.policy.state;
-    if (state.kind === 'closed') return undefined;
-    if (state.kind === 'rejected' && this.usableRefresh() === undefined) return undefined;
     const token = this.token;
-    let due: number | undefined;
-    if (token !== undefined) due = Math.min(token.staleAt.mono, now.mono + token.staleAt.wall - now.wall);
-    else if (state.kind !== 'ready') due = now.mono;
-    if (due !== undefined && state.kind === 'backoff') due = Math.max(due, state.dueAt);
-    return due;
+    const staleAt = token && Math.min(token.staleAt.mono, now.mono + token.staleAt.wall - now.wall);
+    return this.policy.backgroundDue(now.mono, staleAt, this.usableRefresh() !== undefined);
   }
 
   private reschedule(): void {
@@ -315,9 +242,4 @@ export class TokenLifecycle {
     if (this.options.refresh === false || refresh === undefined) return undefined;
     return isBefore(refresh.usableUntil, instant(this.clock)) ? refresh : undefined;
   }
-}
-
-/** Status and events get their own Date objects: a caller that mutates one cannot move our deadlines. */
-function copy(date: Date | undefined): Date | null {
-  return date === undefined ? null : new Date(date);
 }

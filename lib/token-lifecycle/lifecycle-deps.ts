@@ -1,0 +1,30 @@
+import type { TransferAuthEvent } from '../interfaces/transfer-auth-event.interface';
+import type { ResolvedTransferAuthOptions } from '../resolve-options';
+import type { TransferTokenStore } from '../token-store/transfer-token-store.interface';
+import type { TokenEndpoint } from '../transfer-api.client';
+import type { Clock } from './clock';
+import type { LogFn } from './failure-log';
+
+/** @internal Where the lifecycle reports; the Nest layer plugs in its Logger and Subject. */
+export interface LifecycleHooks {
+  log: LogFn;
+  emit(event: TransferAuthEvent): void;
+}
+
+/** @internal */
+export interface LifecycleDeps {
+  endpoint: TokenEndpoint;
+  hooks: LifecycleHooks;
+  clock?: Clock;
+  random?: () => number;
+  /** Where the current token is shared; default: this lifecycle only. */
+  store?: TransferTokenStore;
+  /** The agent's key in the store. */
+  storeKey?: string;
+}
+
+/** @internal */
+export type LifecycleOptions = Pick<
+  ResolvedTransferAuthOptions,
+  'refresh' | 'refreshMarginMs' | 'retry' | 'fetchOnStartup' | 'requestTimeoutMs'
+>;
