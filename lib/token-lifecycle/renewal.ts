@@ -63,7 +63,8 @@ export class Renewer {
       if (adopted !== undefined) return adopted;
     }
     try {
-      const stored = await this.storeCall(() => this.store.read(this.key));
+      // A store that failed to lock is down: no more of its timeouts in this renewal.
+      const stored = lock === UNAVAILABLE ? UNAVAILABLE : await this.storeCall(() => this.store.read(this.key));
       const adopted = stored === UNAVAILABLE ? undefined : this.adoptable(stored, request.replacing);
       if (adopted !== undefined) return adopted;
       return await this.renewUpstream(request, stored);

@@ -254,7 +254,7 @@ export function harness(
   const resolved = resolveTransferAuthOptions({ agentId: 'agent-1', agentSecret: 'agent-secret-xyz', ...options });
   const stub = new StubEndpoint(responder);
   const hooks = recorder();
-  const lifecycle = new TokenLifecycle(resolved, { endpoint: stub, hooks, random });
+  const lifecycle = new TokenLifecycle(resolved, { endpoint: stub, hooks, random, store: resolved.store });
   return { lifecycle, stub, hooks };
 }
 
