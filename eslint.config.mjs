@@ -9,6 +9,7 @@ export default tseslint.config(
       'sample-app/dist/**',
       'bench-dist/**',
       'soak-dist/**',
+      '.test-build/**',
       'coverage/**',
       'node_modules/**',
       '*.js',
