@@ -65,22 +65,32 @@ describe('shutdown (e2e)', () => {
     expect(fake.calls.total).toBe(1);
   });
 
-  it('callers waiting out a backoff sleep between attempts settle with SHUTDOWN, and no lib timer is left', async () => {
+  it('close() during a pending backoff: callers get SHUTDOWN at once, no lib timer is left, no call follows', async () => {
     timers = new LibTimerTracker().install();
     fake.failAlways('auth', { kind: 'status', status: 503 });
     const { auth } = await start({
       fetchOnStartup: false,
-      retry: { maxAttempts: 5, baseDelayMs: 5_000, maxDelayMs: 5_000 },
+      retry: { maxAttempts: 5, baseDelayMs: 400, maxDelayMs: 400 },
     });
-    const callers = track([auth.getAccessToken(), auth.getAccessToken()]);
-    await waitFor(() => fake.requests[0]?.status === 503, 'the first 503');
-    await sleep(30); // let the client read the answer and go to sleep before the next attempt
-    expect(timers.pendingStacks().length).toBeGreaterThan(0); // the backoff sleep
+    // One attempt, shared by both callers: a single 503, no retry inside it, whatever maxAttempts says.
+    const first = track([auth.getAccessToken(), auth.getAccessToken()]);
+    await waitFor(() => first.settled() === 2, 'the first attempt to fail');
+    expect(first.codes()).toEqual(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_UNAVAILABLE']);
+    expect(fake.calls.total).toBe(1);
+    // The backoff (200-400 ms) is pending: its background timer is the only lib timer, and a caller is
+    // answered at once from the failure.
+    expect(timers.pendingStacks()).toHaveLength(1);
+    expectAuthError(await captureAuthError(auth.getAccessToken()), 'UPSTREAM_UNAVAILABLE');
+    expect(fake.calls.total).toBe(1);
 
     await close();
-    expect(callers.codes()).toEqual(['SHUTDOWN', 'SHUTDOWN']);
     expect(timers.pendingStacks()).toEqual([]);
-    await sleep(50);
+    const later = track([auth.getAccessToken(), auth.forceRefresh(), auth.getAuthorizationHeader()]);
+    await sleep(0);
+    expect(later.codes()).toEqual(['SHUTDOWN', 'SHUTDOWN', 'SHUTDOWN']);
+    expect(timers.pendingStacks()).toEqual([]);
+    expect(auth.getStatus().state).toBe('closed');
+    await sleep(500); // past the background retry's due time
     expect(fake.calls.total).toBe(1);
   });
 

@@ -14,7 +14,9 @@ import {
 
 /**
  * Each test starts with `fetchOnStartup: false`, so that the first `getAccessToken()` makes the
- * attempt under test and the counters hold only that attempt when the caller gets its answer.
+ * attempt under test and the counters hold only that attempt when the caller gets its answer. An
+ * attempt is one request (no refresh token is held here), never retried inside, whatever
+ * `retry.maxAttempts` says; the background makes the next one after a backoff.
  */
 describe('upstream faults (e2e)', () => {
   let fake: FakeTransferServer;
@@ -60,17 +62,24 @@ describe('upstream faults (e2e)', () => {
     it.each<[string, FakeFault]>([
       ['a hang', { kind: 'hang' }],
       ['a body dribbled out slower than the deadline', { kind: 'slow-body', ms: 5_000 }],
-    ])('%s is cut at requestTimeoutMs: UPSTREAM_UNAVAILABLE after maxAttempts calls', async (_name, fault) => {
-      fake.failAlways('auth', fault);
-      const { auth } = await start({
-        requestTimeoutMs: 150,
-        retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
-      });
-      const error = await captureAuthError(auth.getAccessToken());
-      expectAuthError(error, 'UPSTREAM_UNAVAILABLE');
-      expect(error.message).toMatch(/timed out/);
-      expect(fake.calls.auth).toBe(2);
-    });
+    ])(
+      '%s is cut at requestTimeoutMs: UPSTREAM_UNAVAILABLE after one call (maxAttempts: 2 changes nothing)',
+      async (_name, fault) => {
+        fake.failAlways('auth', fault);
+        const { auth } = await start({
+          requestTimeoutMs: 150,
+          retry: { maxAttempts: 2, baseDelayMs: 1_000, maxDelayMs: 1_000 },
+        });
+        const error = await captureAuthError(auth.getAccessToken());
+        expectAuthError(error, 'UPSTREAM_UNAVAILABLE');
+        expect(error.message).toMatch(/timed out/);
+        expect(fake.calls.auth).toBe(1);
+        // The backoff (0.5-1 s) is pending: the next caller gets the same error at once, without a call.
+        const again = await captureAuthError(auth.getAccessToken());
+        expect(again).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', message: error.message });
+        expect(fake.calls.auth).toBe(1);
+      },
+    );
 
     it('a delay shorter than requestTimeoutMs is simply waited out', async () => {
       fake.failNext('auth', { kind: 'delay', ms: 100 });
@@ -80,7 +89,7 @@ describe('upstream faults (e2e)', () => {
     });
   });
 
-  describe('malformed answers: INVALID_RESPONSE, one attempt, not retried at once', () => {
+  describe('malformed answers: INVALID_RESPONSE, one call, retried in the background after a backoff', () => {
     const future = '2099-01-01T00:00:00.000000Z';
     const faults: [string, FakeFault][] = [
       ['HTML', { kind: 'body', body: '<html><body>Bad gateway</body></html>', contentType: 'text/html' }],
@@ -123,14 +132,26 @@ describe('upstream faults (e2e)', () => {
       expect(auth.getStatus()).toMatchObject({ state: 'failed', lastError: { code: 'INVALID_RESPONSE' } });
     });
 
-    it('recovers once the upstream answers properly again', async () => {
+    it('recovers by the background retry once the upstream answers properly again', async () => {
       fake.failNext('auth', { kind: 'fields', fields: { access_token: 42 } });
-      const { auth } = await start();
-      expectAuthError(await captureAuthError(auth.getAccessToken()), 'INVALID_RESPONSE');
-      // A caller does not wait out the backoff: its call starts a new attempt at once.
-      const token = await auth.getAccessToken();
-      expect(fake.isAccessTokenValid(token)).toBe(true);
+      const { auth, events } = await start({ retry: { baseDelayMs: 200, maxDelayMs: 200 } });
+      const error = await captureAuthError(auth.getAccessToken());
+      expectAuthError(error, 'INVALID_RESPONSE');
+      // Within the backoff (100-200 ms) a caller gets the same error at once; it starts no attempt.
+      expect(await captureAuthError(auth.getAccessToken())).toMatchObject({
+        code: 'INVALID_RESPONSE',
+        message: error.message,
+      });
+      expect(fake.calls.auth).toBe(1);
+      // The background retry, with nobody calling, gets the token; callers are then served from the cache.
+      await waitFor(() => auth.getStatus().state === 'valid', 'the background retry');
       expect(fake.calls.auth).toBe(2);
+      expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
+      expect(fake.calls.auth).toBe(2);
+      expect(events.map((e) => [e.type, 'background' in e ? e.background : undefined])).toEqual([
+        ['token.failed', false],
+        ['token.acquired', undefined],
+      ]);
     });
   });
 
@@ -144,24 +165,31 @@ describe('upstream faults (e2e)', () => {
       expect(fake.calls.auth).toBe(1);
     });
 
-    it('INVALID_CREDENTIALS is never retried, not even in the background', async () => {
+    it('INVALID_CREDENTIALS is never retried in the background; after the 1 s cool-down a caller may log in once', async () => {
       fake.failAlways('auth', { kind: 'status', status: 401 });
       const { auth } = await start();
       expectAuthError(await captureAuthError(auth.getAccessToken()), 'INVALID_CREDENTIALS');
-      // maxDelayMs is 50: a background retry would have come several times in this window.
-      await sleep(300);
+      // During the cool-down: the same error at once, no call.
+      const again = await captureAuthError(auth.getAccessToken());
+      expect(again).toMatchObject({ code: 'INVALID_CREDENTIALS', status: 401 });
       expect(fake.calls.auth).toBe(1);
+      // maxDelayMs is 50: a background retry would have come many times in this window, and the
+      // cool-down is over, yet nothing logs in until a caller asks.
+      await sleep(1_200);
+      expect(fake.calls.auth).toBe(1);
+      expectAuthError(await captureAuthError(auth.getAccessToken()), 'INVALID_CREDENTIALS');
+      expect(fake.calls.auth).toBe(2);
     });
   });
 
   describe('429 and Retry-After', () => {
-    it('a Retry-After beyond maxDelayMs: the caller gets UPSTREAM_UNAVAILABLE, the background waits as asked', async () => {
+    it('a Retry-After longer than maxDelayMs: the caller gets UPSTREAM_UNAVAILABLE, the background waits as asked', async () => {
       fake.failNext('auth', { kind: 'status', status: 429, retryAfter: 1 });
       const { auth } = await start({ retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50 } });
       const error = await captureAuthError(auth.getAccessToken());
       expectAuthError(error, 'UPSTREAM_UNAVAILABLE');
       expect(error.status).toBe(429);
-      expect(fake.calls.auth).toBe(1); // not retried within the renewal: the wait exceeds maxDelayMs
+      expect(fake.calls.auth).toBe(1); // one call: nothing is retried inside an attempt
 
       // Another caller within the Retry-After window is answered at once, without calling the upstream.
       const again = await captureAuthError(auth.getAccessToken());
@@ -175,23 +203,43 @@ describe('upstream faults (e2e)', () => {
       expect(fake.calls.auth).toBe(2);
     });
 
-    it('a Retry-After within maxDelayMs is waited out by the caller, who then gets a token', async () => {
+    it('a Retry-After shorter than maxDelayMs is not waited out by the caller either; forceRefresh() obeys it too', async () => {
       fake.failNext('auth', { kind: 'status', status: 429, retryAfter: 1 });
       const { auth } = await start({ retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 2_000 } });
-      const token = await auth.getAccessToken();
-      expect(fake.isAccessTokenValid(token)).toBe(true);
+      const started = performance.now();
+      expectAuthError(await captureAuthError(auth.getAccessToken()), 'UPSTREAM_UNAVAILABLE');
+      expect(fake.calls.auth).toBe(1);
+      // forceRefresh() skips a backoff, not a Retry-After: refused at once, no call.
+      const forced = await captureAuthError(auth.forceRefresh());
+      expectAuthError(forced, 'UPSTREAM_UNAVAILABLE');
+      expect(forced.message).toMatch(/Retry-After/);
+      expect(fake.calls.auth).toBe(1);
+
+      // The background renews once the second has passed (not after the 5-10 ms backoff alone).
+      await waitFor(() => auth.getStatus().state === 'valid', 'the background renewal after Retry-After');
+      expect(performance.now() - started).toBeGreaterThanOrEqual(1_000);
       expect(fake.calls.auth).toBe(2);
+      expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
     });
 
-    it('a 429 without Retry-After is retried with backoff like a 5xx', async () => {
+    it('a 429 without Retry-After is retried in the background with backoff, like a 5xx', async () => {
       fake.failNext('auth', { kind: 'status', status: 429 }, 2);
-      const { auth } = await start();
-      expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
+      const { auth, events } = await start();
+      const error = await captureAuthError(auth.getAccessToken());
+      expect(error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', status: 429 });
+      expect(fake.calls.auth).toBe(1);
+      // Nobody calls: the background's first retry meets the second 429, its next one gets the token.
+      await waitFor(() => auth.getStatus().state === 'valid', 'the background retries');
       expect(fake.calls.auth).toBe(3);
+      expect(events.map((e) => [e.type, 'background' in e ? e.background : undefined])).toEqual([
+        ['token.failed', false],
+        ['token.failed', true],
+        ['token.acquired', undefined],
+      ]);
     });
   });
 
-  describe('transient failures are retried up to maxAttempts', () => {
+  describe('transient failures: one call per attempt, the next attempts made by the background with backoff', () => {
     it.each<[string, FakeFault]>([
       ['HTTP 500', { kind: 'status', status: 500 }],
       ['HTTP 502', { kind: 'status', status: 502 }],
@@ -200,24 +248,47 @@ describe('upstream faults (e2e)', () => {
       ['HTTP 408', { kind: 'status', status: 408 }],
       ['a connection reset', { kind: 'reset' }],
       ['a connection reset mid-body', { kind: 'reset-mid-body' }],
-    ])('%s every time: UPSTREAM_UNAVAILABLE after exactly maxAttempts calls', async (_name, fault) => {
-      fake.failAlways('auth', fault);
-      const { auth } = await start({ retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 } });
-      const error = await captureAuthError(auth.getAccessToken());
-      expectAuthError(error, 'UPSTREAM_UNAVAILABLE');
-      expect(fake.calls.auth).toBe(4);
-      expect(leakedSecrets(describeError(error), secretsOf(fake))).toEqual([]);
-    });
+    ])(
+      '%s every time: UPSTREAM_UNAVAILABLE after exactly one call, then the background keeps retrying',
+      async (_name, fault) => {
+        fake.failAlways('auth', fault);
+        const { auth } = await start({ retry: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 200 } });
+        const error = await captureAuthError(auth.getAccessToken());
+        expectAuthError(error, 'UPSTREAM_UNAVAILABLE');
+        expect(fake.calls.auth).toBe(1); // maxAttempts: 4 changes nothing
+        expect(leakedSecrets(describeError(error), secretsOf(fake))).toEqual([]);
+        // Within the backoff (50-100 ms): the same error at once, no call.
+        const again = await captureAuthError(auth.getAccessToken());
+        expect(again).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', status: error.status, message: error.message });
+        expect(fake.calls.auth).toBe(1);
+        // With nobody calling, the background goes on (50-100 ms, then 100-200 ms, ...).
+        await waitFor(() => fake.calls.auth >= 3, 'two background retries');
+        const status = auth.getStatus(); // 'acquiring' while the third call is still being answered
+        expect(['failed', 'acquiring']).toContain(status.state);
+        expect(status.lastError?.code).toBe('UPSTREAM_UNAVAILABLE');
+      },
+    );
 
-    it('two 503s then success: the caller gets a token from the third call', async () => {
+    it('two 503s then success: the caller gets the first 503, the background the second, then the token', async () => {
       fake.failNext('auth', { kind: 'status', status: 503 }, 2);
       const { auth, events } = await start();
+      expect(await captureAuthError(auth.getAccessToken())).toMatchObject({
+        code: 'UPSTREAM_UNAVAILABLE',
+        status: 503,
+      });
+      expect(fake.calls.auth).toBe(1);
+      await waitFor(() => auth.getStatus().state === 'valid', 'the background retries');
       expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
       expect(fake.calls.auth).toBe(3);
-      expect(events.map((e) => e.type)).toEqual(['token.acquired']); // retries inside one attempt: no failure event
+      // One event per attempt: each failed attempt is a failure, the waited-on one not in the background.
+      expect(events.map((e) => [e.type, 'background' in e ? e.background : undefined])).toEqual([
+        ['token.failed', false],
+        ['token.failed', true],
+        ['token.acquired', undefined],
+      ]);
     });
 
-    it('maxAttempts: 1 means a single call', async () => {
+    it('maxAttempts: 1 makes a single call, like any other maxAttempts', async () => {
       fake.failAlways('auth', { kind: 'status', status: 503 });
       const { auth } = await start({ retry: { maxAttempts: 1 } });
       expectAuthError(await captureAuthError(auth.getAccessToken()), 'UPSTREAM_UNAVAILABLE');

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TransferAuthModuleOptions } from 'nestjs-freedompay-transfer-auth';
+import type { TransferAuthError, TransferAuthModuleOptions } from 'nestjs-freedompay-transfer-auth';
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import { createAuthApp, fakeOptions, type AuthApp } from '../support/auth-app';
 import { expectedCalls, FAULTS, MATRIX_OPTIONS, renderFaultMatrix, type FaultCase } from './fault-table';
@@ -10,7 +10,6 @@ import { clearFault, eventually, injectFault, nextEvent, outcomeOf, pause } from
  * Every fault of fault-table.ts at every moment of a token's life, end to end over real sockets.
  * FAULT-MATRIX.md is the same table in prose; `UPDATE_FAULT_MATRIX=1` rewrites it.
  */
-const MAX_ATTEMPTS = MATRIX_OPTIONS.retry.maxAttempts;
 const RENEWED = ['token.refreshed', 'token.acquired'] as const;
 
 let fake: FakeTransferServer;
@@ -46,7 +45,7 @@ it('FAULT-MATRIX.md is the table the matrix runs', () => {
 describe('module init', () => {
   it.each(FAULTS)('$name', async (fault: FaultCase) => {
     await injectFault(fake, fault);
-    const calls = expectedCalls(fault, false, 1); // startup makes one attempt; the background retries
+    const calls = expectedCalls(fault, false); // startup makes one attempt; the background retries
 
     if (fault.outcome === 'INVALID_CREDENTIALS') {
       await expect(boot()).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS' });
@@ -100,13 +99,14 @@ describe('scheduled refresh while idle', () => {
 
     const { event, calls } = await nextEvent(auth, fake, ['token.failed']);
     expect(event).toMatchObject({ type: 'token.failed', code: fault.outcome, background: true });
-    expect(calls).toBe(expectedCalls(fault, true, MAX_ATTEMPTS));
+    expect(calls).toBe(expectedCalls(fault, true)); // one attempt: Refresh token, then Get token (not after Retry-After)
     const served = await auth.getAccessToken();
     expect(served).toBe(first);
     expect(fake.isAccessTokenValid(served)).toBe(true);
     expect(auth.getStatus()).toMatchObject({ state: 'stale', lastError: { code: fault.outcome } });
 
-    // Renewed by the background retry, or (401/403: no background retry) by a caller once it is unusable.
+    // Renewed by the background retry, or (401/403: no background login) by a caller once it is unusable
+    // and the cool-down has passed.
     await clearFault(fake, fault);
     const token = await eventually(async () => {
       const served = await auth.getAccessToken();
@@ -118,27 +118,38 @@ describe('scheduled refresh while idle', () => {
 });
 
 describe('on-demand refresh with 50 waiters', () => {
+  /** Long enough that the callers right after the failure certainly come before the background retry. */
+  const retry = { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 100 } as const;
+
   it.each(FAULTS)('$name', async (fault: FaultCase) => {
-    const { auth } = await boot({ fetchOnStartup: false });
+    const { auth } = await boot({ fetchOnStartup: false, retry });
     await injectFault(fake, fault);
     const results = await Promise.allSettled(Array.from({ length: 50 }, () => auth.getAccessToken()));
     const calls = fake.calls.total;
-    expect(calls).toBe(expectedCalls(fault, false, MAX_ATTEMPTS));
+    expect(calls).toBe(expectedCalls(fault, false)); // one shared attempt, whatever maxAttempts says
     expect(new Set(results.map(outcomeOf))).toEqual(new Set([fault.outcome]));
 
     if (fault.outcome === 'ok') {
       const tokens = new Set(results.map((r) => (r.status === 'fulfilled' ? r.value : '')));
       expect(tokens.size).toBe(1);
       expect(fake.isAccessTokenValid([...tokens][0] as string)).toBe(true);
-    } else if (fault.retry === 'retry-after') {
-      await expect(auth.getAccessToken()).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+    } else {
+      // Within the backoff (>= 50 ms), the cool-down (1 s) or the Retry-After (1 s): answered at once with
+      // the same error, and no upstream call.
+      const first = (results[0] as PromiseRejectedResult).reason as TransferAuthError;
+      const again = await Promise.allSettled(Array.from({ length: 50 }, () => auth.getAccessToken()));
+      expect(again.map(outcomeOf)).toEqual(Array(50).fill(fault.outcome));
       expect(fake.calls.total).toBe(calls);
+      const error = (again[0] as PromiseRejectedResult).reason as TransferAuthError;
+      expect(error.status).toBe(first.status);
+      if (fault.retry === 'retry-after') expect(error.message).toMatch(/Retry-After/);
+      else expect(error.message).toBe(first.message);
     }
 
     // Then, with nobody calling: the background retries, except after rejected credentials (never) or a
     // Retry-After (not before it has passed); with a token cached nothing is due.
-    await pause(4 * MATRIX_OPTIONS.retry.maxDelayMs);
-    const quiet = fault.outcome === 'ok' || fault.outcome === 'INVALID_CREDENTIALS' || fault.retry === 'retry-after';
+    await pause(3 * retry.maxDelayMs);
+    const quiet = fault.outcome === 'ok' || fault.retry === 'cool-down' || fault.retry === 'retry-after';
     if (quiet) expect(fake.calls.total).toBe(calls);
     else if (fault.fault !== 'refused') expect(fake.calls.total).toBeGreaterThan(calls);
 
@@ -156,7 +167,7 @@ describe('forceRefresh, 10 concurrent', () => {
     await injectFault(fake, fault);
     const results = await Promise.allSettled(Array.from({ length: 10 }, () => auth.forceRefresh()));
     const calls = fake.calls.total;
-    expect(calls).toBe(expectedCalls(fault, true, MAX_ATTEMPTS));
+    expect(calls).toBe(expectedCalls(fault, true)); // one shared attempt: Refresh token, then Get token
     expect(new Set(results.map(outcomeOf))).toEqual(new Set([fault.outcome]));
 
     if (fault.outcome === 'ok') {
@@ -173,8 +184,18 @@ describe('forceRefresh, 10 concurrent', () => {
     expect(fake.isAccessTokenValid(served)).toBe(true);
     expect(fake.calls.total).toBe(calls);
     if (fault.retry === 'retry-after') {
-      await expect(auth.forceRefresh()).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+      // Retry-After holds back forceRefresh() too: rejected at once, no call.
+      const error = await auth.forceRefresh().catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', message: expect.stringMatching(/Retry-After/) });
       expect(fake.calls.total).toBe(calls);
+    } else {
+      // forceRefresh() skips the backoff and the cool-down: a new attempt at once, Get token only (the
+      // refresh token was spent by the first attempt, whatever its outcome).
+      const refreshes = fake.calls.refresh;
+      await expect(auth.forceRefresh()).rejects.toMatchObject({ code: fault.outcome });
+      expect(fake.calls.total).toBe(calls + expectedCalls(fault, false));
+      expect(fake.calls.refresh).toBe(refreshes);
+      expect(await auth.getAccessToken()).toBe(first);
     }
 
     await clearFault(fake, fault);
@@ -186,27 +207,25 @@ describe('forceRefresh, 10 concurrent', () => {
 
 describe('during shutdown', () => {
   it.each(FAULTS)('$name', async (fault: FaultCase) => {
-    // Backoff far longer than the test: a retried fault leaves the renewal asleep, not finished.
-    const app = await boot({
-      fetchOnStartup: false,
-      retry: { maxAttempts: 3, baseDelayMs: 30_000, maxDelayMs: 30_000 },
-    });
-    // A fault that would end the renewal at once is held by the fake, so that close() meets it in flight.
-    const hold = fault.fault !== 'refused' && fault.retry !== 'retried' ? 30_000 : undefined;
-    await injectFault(fake, fault, hold);
+    // The short backoff of the matrix: a background retry that outlived close() would come within 50 ms.
+    const app = await boot({ fetchOnStartup: false });
+    // Held by the fake, so that close() meets the request in flight whatever the fault.
+    await injectFault(fake, fault, 30_000);
     const settled = Promise.allSettled(Array.from({ length: 50 }, () => app.auth.getAccessToken()));
-    if (fault.fault === 'refused') await pause(50);
-    else await fake.waitForCalls(1);
+    // A refused connection cannot be held: close() runs before the refusal can arrive (it takes an I/O turn).
+    if (fault.fault !== 'refused') await fake.waitForCalls(1);
 
     await app.close();
     current = undefined;
     const results = await settled;
     expect(new Set(results.map(outcomeOf))).toEqual(new Set(['SHUTDOWN']));
+    // Listening again on a refused port, so that a call after close() would be counted.
+    if (fault.fault === 'refused') await clearFault(fake, fault);
     const calls = fake.calls.total;
     await expect(app.auth.getAccessToken()).rejects.toMatchObject({ code: 'SHUTDOWN' });
     await expect(app.auth.forceRefresh()).rejects.toMatchObject({ code: 'SHUTDOWN' });
     app.auth.invalidate();
-    await pause(100);
+    await pause(4 * MATRIX_OPTIONS.retry.maxDelayMs);
     expect(fake.calls.total).toBe(calls);
     expect(app.auth.getStatus().state).toBe('closed');
   });

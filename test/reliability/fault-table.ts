@@ -4,14 +4,26 @@ import type { FakeFault, FakeTransferServer } from 'nestjs-freedompay-transfer-a
 /** What callers see when a renewal meets the fault: a token (`ok`) or a `TransferAuthError` code. */
 export type FaultOutcome = 'ok' | Exclude<TransferAuthErrorCode, 'INVALID_CONFIG' | 'SHUTDOWN'>;
 
-/** How a fault is retried inside one renewal. */
+/**
+ * What follows an attempt that meets the fault. An attempt is one request per way in (Refresh token,
+ * then Get token right away when a usable refresh token is held and fails), never retried inside.
+ */
 export type FaultRetry =
-  /** Up to `retry.maxAttempts` requests, with backoff in between. */
-  | 'retried'
-  /** `Retry-After` longer than `retry.maxDelayMs`: one request, then no call until it has passed. */
+  /**
+   * The background makes the next attempt after a backoff (`baseDelayMs` doubling to `maxDelayMs`, with
+   * jitter); until then a caller with no usable token gets the error at once, without an upstream call.
+   */
+  | 'backoff'
+  /**
+   * `Retry-After`: the attempt ends at the answer that carried it (no Get token after a refresh), and
+   * nobody calls the upstream before it has passed, `forceRefresh()` included; then the background does.
+   */
   | 'retry-after'
-  /** One request per way in: Get token, or Refresh token then Get token when a refresh token is held. */
-  | 'not-retried'
+  /**
+   * Rejected credentials: never a login in the background; callers get the error at once for a
+   * cool-down (1 s, doubling), after which a caller (or `forceRefresh()` at any time) may log in once.
+   */
+  | 'cool-down'
   /** The answer is used. */
   | 'none';
 
@@ -28,7 +40,10 @@ export interface FaultCase {
   readonly detail: string;
 }
 
-/** What the matrix runs with: short deadlines and backoff, so that it stays fast. */
+/**
+ * What the matrix runs with: short deadlines and backoff, so that it stays fast. `maxAttempts` has had no
+ * effect since 0.2.0 (an attempt is never retried inside); it is set to show that it changes nothing.
+ */
 export const MATRIX_OPTIONS = {
   requestTimeoutMs: 300,
   retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50 },
@@ -41,28 +56,28 @@ export const FAULTS: readonly FaultCase[] = [
     name: 'connection refused',
     fault: 'refused',
     outcome: 'UPSTREAM_UNAVAILABLE',
-    retry: 'retried',
+    retry: 'backoff',
     detail: 'nothing listens on the port',
   },
   {
     name: 'reset before answer',
     fault: () => ({ kind: 'reset' }),
     outcome: 'UPSTREAM_UNAVAILABLE',
-    retry: 'retried',
+    retry: 'backoff',
     detail: 'socket destroyed after the request arrived',
   },
   {
     name: 'reset mid-body',
     fault: () => ({ kind: 'reset-mid-body' }),
     outcome: 'UPSTREAM_UNAVAILABLE',
-    retry: 'retried',
+    retry: 'backoff',
     detail: 'headers and half the body, then the socket is destroyed',
   },
   {
     name: 'hang',
     fault: () => ({ kind: 'hang' }),
     outcome: 'UPSTREAM_UNAVAILABLE',
-    retry: 'retried',
+    retry: 'backoff',
     slow: true,
     detail: 'no answer at all; cut at `requestTimeoutMs`',
   },
@@ -70,7 +85,7 @@ export const FAULTS: readonly FaultCase[] = [
     name: 'slow body',
     fault: () => ({ kind: 'slow-body', ms: 1_500 }),
     outcome: 'UPSTREAM_UNAVAILABLE',
-    retry: 'retried',
+    retry: 'backoff',
     slow: true,
     detail: 'a valid answer dribbled over 5x `requestTimeoutMs`; cut at the deadline',
   },
@@ -78,28 +93,28 @@ export const FAULTS: readonly FaultCase[] = [
     name: `HTTP ${status}`,
     fault: () => ({ kind: 'status', status }),
     outcome: 'INVALID_RESPONSE',
-    retry: 'not-retried',
+    retry: 'backoff',
     detail: 'a 4xx other than 401/403/408/429',
   })),
   ...[401, 403].map((status): FaultCase => ({
     name: `HTTP ${status}`,
     fault: () => ({ kind: 'status', status }),
     outcome: 'INVALID_CREDENTIALS',
-    retry: 'not-retried',
+    retry: 'cool-down',
     detail: 'credentials rejected (on Refresh token: falls back to Get token first)',
   })),
   {
     name: 'HTTP 408',
     fault: () => ({ kind: 'status', status: 408 }),
     outcome: 'UPSTREAM_UNAVAILABLE',
-    retry: 'retried',
+    retry: 'backoff',
     detail: 'request timeout answered by the upstream',
   },
   {
     name: 'HTTP 429 without Retry-After',
     fault: () => ({ kind: 'status', status: 429 }),
     outcome: 'UPSTREAM_UNAVAILABLE',
-    retry: 'retried',
+    retry: 'backoff',
     detail: 'rate limited, backoff only',
   },
   {
@@ -107,55 +122,55 @@ export const FAULTS: readonly FaultCase[] = [
     fault: () => ({ kind: 'status', status: 429, retryAfter: 1 }),
     outcome: 'UPSTREAM_UNAVAILABLE',
     retry: 'retry-after',
-    detail: '1 s is longer than `retry.maxDelayMs`: callers are not held for it',
+    detail: '1 s, far longer than any backoff of the run: everyone waits it out, the background too',
   },
   ...[500, 502, 503, 504].map((status): FaultCase => ({
     name: `HTTP ${status}`,
     fault: () => ({ kind: 'status', status }),
     outcome: 'UPSTREAM_UNAVAILABLE',
-    retry: 'retried',
+    retry: 'backoff',
     detail: 'server error',
   })),
   {
     name: 'HTML instead of JSON',
     fault: () => ({ kind: 'body', body: '<html><body>Bad gateway</body></html>', contentType: 'text/html' }),
     outcome: 'INVALID_RESPONSE',
-    retry: 'not-retried',
+    retry: 'backoff',
     detail: 'HTTP 200 with an HTML page',
   },
   {
     name: 'truncated JSON',
     fault: () => ({ kind: 'body', body: '{"access_token":"abc","refresh_tok' }),
     outcome: 'INVALID_RESPONSE',
-    retry: 'not-retried',
+    retry: 'backoff',
     detail: 'HTTP 200, body cut short',
   },
   {
     name: 'missing field',
     fault: () => ({ kind: 'fields', fields: { access_token: undefined } }),
     outcome: 'INVALID_RESPONSE',
-    retry: 'not-retried',
+    retry: 'backoff',
     detail: '`access_token` absent',
   },
   {
     name: 'mistyped field',
     fault: () => ({ kind: 'fields', fields: { access_expire_at: 1_727_866_341 } }),
     outcome: 'INVALID_RESPONSE',
-    retry: 'not-retried',
+    retry: 'backoff',
     detail: '`access_expire_at` is a number',
   },
   {
     name: 'date in the past',
     fault: () => ({ kind: 'fields', fields: { access_expire_at: hourAgo() } }),
     outcome: 'INVALID_RESPONSE',
-    retry: 'not-retried',
+    retry: 'backoff',
     detail: '`access_expire_at` an hour ago: expired on arrival',
   },
   {
     name: 'unparsable date',
     fault: () => ({ kind: 'fields', fields: { access_expire_at: '2024-02-30T10:52:21.000000Z' } }),
     outcome: 'INVALID_RESPONSE',
-    retry: 'not-retried',
+    retry: 'backoff',
     detail: 'well-formed but not a calendar day',
   },
   {
@@ -169,32 +184,38 @@ export const FAULTS: readonly FaultCase[] = [
     name: 'oversized body',
     fault: () => ({ kind: 'oversized' }),
     outcome: 'INVALID_RESPONSE',
-    retry: 'not-retried',
+    retry: 'backoff',
     detail: 'a valid pair padded past 64 KiB',
   },
   {
     name: 'redirect',
     fault: (fake) => ({ kind: 'redirect', location: `${fake.url}/elsewhere` }),
     outcome: 'INVALID_RESPONSE',
-    retry: 'not-retried',
+    retry: 'backoff',
     detail: 'HTTP 302; the target is never called',
   },
 ];
 
 /**
- * Requests one renewal makes against the fault: `withRefreshToken` when a usable refresh token is held;
- * `maxAttempts` is `retry.maxAttempts`, or 1 at startup (which makes a single attempt).
+ * Requests one attempt makes against the fault: `withRefreshToken` when a usable refresh token is held
+ * (Refresh token, then Get token in the same attempt unless the refresh answered with `Retry-After`).
+ * The same at startup, on demand, in the background or for `forceRefresh()`: nothing is retried inside
+ * an attempt, whatever `retry.maxAttempts` says.
  */
-export function expectedCalls(fault: FaultCase, withRefreshToken: boolean, maxAttempts: number): number {
+export function expectedCalls(fault: FaultCase, withRefreshToken: boolean): number {
   if (fault.fault === 'refused') return 0; // nothing reaches the fake
+  return requestsPerAttempt(fault, withRefreshToken);
+}
+
+/** Requests one attempt sends (whether or not they reach the fake). */
+function requestsPerAttempt(fault: FaultCase, withRefreshToken: boolean): number {
   switch (fault.retry) {
-    case 'retried':
-      return maxAttempts;
+    case 'backoff':
+    case 'cool-down':
+      return withRefreshToken ? 2 : 1;
     case 'retry-after':
     case 'none':
       return 1;
-    case 'not-retried':
-      return withRefreshToken ? 2 : 1;
   }
 }
 
@@ -215,73 +236,76 @@ export const MOMENTS = [
     expect: 'a background `token.failed` event with the code (`background: true`); callers see no error',
     served: 'yes: the cached token (stale, still usable) is served and the upstream accepts it',
     recovery:
-      '`clearFaults()`: renewed by the background retry, or after 401/403 (no background retry) by the first caller ' +
-      'once the token is unusable',
+      '`clearFaults()`: renewed by the background retry, or after 401/403 (no background login) by the first caller ' +
+      'once the token is unusable and the cool-down has passed',
   },
   {
     name: 'on-demand, 50 waiters',
-    setup: '`fetchOnStartup: false`; 50 concurrent `getAccessToken()`',
+    setup: '`fetchOnStartup: false`, backoff 50-100 ms; 50 concurrent `getAccessToken()`',
     expect:
-      'every waiter gets the same code from one shared renewal; then the background retries on its own, except ' +
-      'after 401/403 (never) and Retry-After (not before it has passed)',
+      'every waiter gets the same code from one shared attempt; 50 more callers right after get it at once, ' +
+      'without an upstream call; then the background retries on its own, except after 401/403 (never) and ' +
+      'Retry-After (not before it has passed)',
     served: 'no token yet',
     recovery: '`clearFaults()`: `getAccessToken()` soon resolves a valid token',
   },
   {
     name: 'forceRefresh (10 concurrent)',
     setup: 'a valid token cached; 10 concurrent `forceRefresh()`',
-    expect: 'all 10 reject with the code, sharing one renewal',
+    expect:
+      'all 10 reject with the code, sharing one attempt; another `forceRefresh()` skips the backoff or ' +
+      'cool-down and makes a new attempt at once (Get token: the refresh token was spent), but not within a ' +
+      'Retry-After (rejected at once, no call)',
     served: 'yes: `getAccessToken()` still serves the cached token, which the upstream accepts',
     recovery: '`clearFaults()`: `forceRefresh()` soon resolves a new valid token',
   },
   {
     name: 'during shutdown',
     setup:
-      '50 waiters on a renewal meeting the fault; `close()` while its request is in flight (held by the fake) or ' +
-      'its backoff sleep runs',
-    expect: 'every waiter settles with `SHUTDOWN`; no upstream call after `close()`; later calls reject `SHUTDOWN`',
+      '50 waiters on an attempt meeting the fault; `close()` while its request is in flight (held by the fake; ' +
+      'connection refused: before the refusal arrives)',
+    expect:
+      'every waiter settles with `SHUTDOWN`; no upstream call after `close()` (the background would retry within ' +
+      '50 ms; a refused port is listened on again to see it); later calls reject `SHUTDOWN`',
     served: 'n/a',
     recovery: 'n/a (closed)',
   },
 ] as const;
 
 const RETRY_TEXT: Record<FaultRetry, string> = {
-  retried: 'retried with backoff',
-  'retry-after': 'not retried at once (Retry-After > `maxDelayMs`)',
-  'not-retried': 'not retried at once',
+  backoff: 'retried in the background with backoff',
+  'retry-after': 'retried in the background once Retry-After has passed (`forceRefresh()` waits too)',
+  'cool-down': 'never retried in the background; a caller may log in after a cool-down (1 s, doubling)',
   none: 'accepted',
 };
 
 /** The matrix as markdown, for the README's failure section (kept in FAULT-MATRIX.md, checked by the spec). */
 export function renderFaultMatrix(): string {
   const { requestTimeoutMs, retry } = MATRIX_OPTIONS;
-  const n = retry.maxAttempts;
   const lines = [
     '# Fault matrix',
     '',
     'Generated from `test/reliability/fault-table.ts`; every cell below is a test in',
     '`test/reliability/fault-matrix.spec.ts`, run end to end over real loopback sockets against',
     '`FakeTransferServer` (the fault is applied to every auth request, Get token and Refresh token alike).',
-    `Settings of the run: \`requestTimeoutMs: ${requestTimeoutMs}\`, \`retry: { maxAttempts: ${n}, baseDelayMs: ${retry.baseDelayMs}, maxDelayMs: ${retry.maxDelayMs} }\`.`,
+    `Settings of the run: \`requestTimeoutMs: ${requestTimeoutMs}\`, \`retry: { maxAttempts: ${retry.maxAttempts}, baseDelayMs: ${retry.baseDelayMs}, maxDelayMs: ${retry.maxDelayMs} }\``,
+    '(`maxAttempts` has no effect: an attempt is never retried inside).',
     '',
     '## Faults',
     '',
-    '"Upstream calls" is per renewal and exact: at module init (a single attempt; the background retries',
-    'afterwards) / on demand without a refresh token / with a usable refresh token (scheduled refresh,',
-    'forceRefresh), where the first request goes to Refresh token and a rejected refresh falls back to',
-    'Get token in the same attempt.',
+    '"Upstream calls" is per attempt and exact: at module init / a caller with no token (on demand) /',
+    "with a usable refresh token (the background's scheduled refresh, `forceRefresh()`), where the first",
+    'request goes to Refresh token and a failed refresh falls back to Get token in the same attempt',
+    '(not after a `Retry-After`). "Afterwards" is what follows a failed attempt; until the next one is due,',
+    'callers with no usable token get its error at once, without an upstream call.',
     '',
-    '| # | Fault | How | Code seen | Retry | Upstream calls |',
+    '| # | Fault | How | Code seen | Upstream calls | Afterwards |',
     '|---|---|---|---|---|---|',
     ...FAULTS.map((f, i) => {
-      const calls =
-        f.fault === 'refused'
-          ? `1 / ${n} / ${n} attempts (none reach the fake)`
-          : `${expectedCalls(f, false, 1)} / ${expectedCalls(f, false, n)} / ${expectedCalls(f, true, n)}`;
+      const counts = [requestsPerAttempt(f, false), requestsPerAttempt(f, false), requestsPerAttempt(f, true)];
+      const calls = `${counts.join(' / ')}${f.fault === 'refused' ? ' (none reach the fake)' : ''}`;
       const code = f.outcome === 'ok' ? 'none (token served)' : `\`${f.outcome}\``;
-      const retry =
-        f.outcome === 'INVALID_CREDENTIALS' ? 'never retried, not even in the background' : RETRY_TEXT[f.retry];
-      return `| ${i + 1} | ${f.name} | ${f.detail} | ${code} | ${retry} | ${calls} |`;
+      return `| ${i + 1} | ${f.name} | ${f.detail} | ${code} | ${calls} | ${RETRY_TEXT[f.retry]} |`;
     }),
     '',
     '## Moments',
@@ -294,13 +318,16 @@ export function renderFaultMatrix(): string {
     '',
     '## Notes',
     '',
-    '- `HTTP 429 with Retry-After: 1`: after the one request, callers with no usable token get',
-    '  `UPSTREAM_UNAVAILABLE` at once (no upstream call) until the second has passed; the background',
-    '  renewal waits it out. A cached usable token is still served meanwhile.',
+    '- `HTTP 429 with Retry-After: 1`: one request (with a refresh token: the refresh only, no Get token);',
+    '  then callers with no usable token and `forceRefresh()` get `UPSTREAM_UNAVAILABLE` at once (no',
+    '  upstream call) until the second has passed, and the background renews after it. A cached usable',
+    '  token is still served meanwhile.',
     '- `refresh expiring before access`: not an error. The access token is served; since the refresh token',
     '  is already past its end, the next renewal uses Get token (checked: `calls.refresh` does not move).',
-    '- The upstream calls above are those of the one renewal the callers waited on; retries the background',
-    '  makes afterwards (with backoff up to `maxDelayMs`; none after 401/403) are not counted there.',
+    '- The upstream calls above are those of one attempt. The background makes the next attempts after a',
+    '  backoff growing from `baseDelayMs` to `maxDelayMs` ("equal jitter": between half and all of it),',
+    '  forever; after 401/403 it makes none. A busy app makes no more upstream calls in an outage than an',
+    '  idle one: callers are answered from the last failure until the next attempt is due.',
     '',
   ];
   return lines.join('\n');

@@ -79,18 +79,41 @@ describe('callers waiting at close() settle with SHUTDOWN, and the upstream hear
     expect(fake.calls.total).toBe(1);
   });
 
-  it('callers waiting out a backoff sleep between two attempts (HTTP 503)', async () => {
+  it('callers waiting on an attempt whose HTTP 503 is already sent: close() before it lands', async () => {
     const { auth, ...app } = await boot({
       fetchOnStartup: false,
       retry: { maxAttempts: 3, baseDelayMs: 400, maxDelayMs: 400 },
     });
     fake.failAlways('any', { kind: 'status', status: 503 });
     const settled = Promise.allSettled(Array.from({ length: 100 }, () => auth.getAccessToken()));
-    await fake.waitForCalls(1); // the first attempt got its 503; the next one is >= 200 ms away
+    // The fake has answered 503; close() runs before the client reads it (that takes an I/O turn).
+    await fake.waitForCalls(1);
     const calls = await closeApp({ auth, ...app });
+    expect(calls).toBe(1);
     expect((await settled).map(outcomeOf)).toEqual(Array(100).fill('SHUTDOWN'));
-    await pause(QUIET_MS); // past the second attempt's due time
+    await pause(QUIET_MS); // past the background retry's due time (200-400 ms), had the 503 been recorded
     expect(fake.calls.total).toBe(calls);
+  });
+
+  it('close() during the backoff after a failed attempt (HTTP 503): SHUTDOWN, and the background retry never comes', async () => {
+    const { auth, ...app } = await boot({
+      fetchOnStartup: false,
+      retry: { maxAttempts: 3, baseDelayMs: 400, maxDelayMs: 400 },
+    });
+    fake.failAlways('any', { kind: 'status', status: 503 });
+    const failed = await Promise.allSettled(Array.from({ length: 100 }, () => auth.getAccessToken()));
+    expect(failed.map(outcomeOf)).toEqual(Array(100).fill('UPSTREAM_UNAVAILABLE'));
+    expect(fake.calls.total).toBe(1); // one attempt, shared, not retried inside
+    // The backoff (200-400 ms) runs: callers are answered at once, without a call.
+    const during = await Promise.allSettled(Array.from({ length: 100 }, () => auth.getAccessToken()));
+    expect(during.map(outcomeOf)).toEqual(Array(100).fill('UPSTREAM_UNAVAILABLE'));
+    expect(fake.calls.total).toBe(1);
+
+    await closeApp({ auth, ...app });
+    const after = await Promise.allSettled([auth.getAccessToken(), auth.forceRefresh()]);
+    expect(after.map(outcomeOf)).toEqual(['SHUTDOWN', 'SHUTDOWN']);
+    await pause(QUIET_MS); // past the background retry's due time
+    expect(fake.calls.total).toBe(1);
   });
 
   it('a pending scheduled refresh never fires', async () => {
@@ -169,7 +192,7 @@ describe('after close() no timer of the package remains', () => {
   it.each([
     ['with a token cached and its refresh scheduled', 'scheduled'],
     ['with a background retry pending after failures', 'retrying'],
-    ['with a hung refresh, callers waiting, and a backoff sleep under way', 'hung'],
+    ['with a refresh answered 503, and callers waiting on the Get token that followed it (hung)', 'hung'],
   ] as const)('%s', async (_title, situation) => {
     const before = activeTimeouts();
     tracker = trackLibTimers();
@@ -180,9 +203,11 @@ describe('after close() no timer of the package remains', () => {
       fake.failNext('any', { kind: 'status', status: 503 }).failAlways('any', { kind: 'hang' });
       app.auth.invalidate();
       settled = Promise.allSettled(Array.from({ length: 20 }, () => app.auth.getAccessToken()));
-      await fake.waitForCalls(2); // init, then the 503: the renewal now sleeps before its next attempt
+      // init, the refresh's 503, then Get token at once in the same attempt: it hangs, callers wait on it.
+      await fake.waitForCalls(3);
     }
-    expect(tracker.pending().length).toBeGreaterThan(0); // the tracker sees the package's timers
+    // The tracker sees the package's timers (with callers waiting: the ref'd timer they hold, too).
+    expect(tracker.pending().length).toBeGreaterThan(0);
 
     await closeApp(app);
     await settled;
