@@ -113,7 +113,10 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
       this.#lifecycle = new TokenLifecycle(options, {
         endpoint: new TransferApiClient(options),
         store: options.store,
-        storeKey: tokenStoreKey(options.baseUrl, options.agentId),
+        // The default store is this registration's alone: no key space to keep apart.
+        ...(options.store === undefined
+          ? {}
+          : { storeKey: tokenStoreKey(options.baseUrl, options.agentId, options.agentSecret) }),
         hooks: {
           log: (level, message) => this.#logger[level](message),
           emit: (event) => this.#events.next(event),

@@ -25,5 +25,8 @@ export function parseRetryAfter(
   if (/^\d+$/.test(text)) return Math.min(Number(text) * 1000, MAX_RETRY_AFTER_MS);
   // Only an IMF-fixdate: Date.parse would take anything, in the local time zone.
   if (!IMF_FIXDATE.test(text)) return undefined;
-  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Date.parse(text) - (serverNowMs ?? localNowMs)));
+  // The pattern lets through impossible dates (day 99, hour 25): Date.parse makes them NaN.
+  const at = Date.parse(text);
+  if (!Number.isFinite(at)) return undefined;
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, at - (serverNowMs ?? localNowMs)));
 }

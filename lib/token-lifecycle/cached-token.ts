@@ -83,6 +83,8 @@ export function toCachedToken(
   if (!isBefore(staleAt, receivedAt)) {
     staleAt = after(receivedAt, (usableUntil.mono - receivedAt.mono) / 2);
   }
+  // Never after the usable end on either clock (a wall-clock step during the request can do that).
+  staleAt = { mono: Math.min(staleAt.mono, usableUntil.mono), wall: Math.min(staleAt.wall, usableUntil.wall) };
 
   const refreshLeftMs = refreshExpiresMs - serverNowMs;
   const refreshUsableUntil = after(
@@ -125,6 +127,19 @@ export function toStored(
   });
 }
 
+/** @internal The stored entry with its refresh token recorded as spent: the next version, nothing else changed. */
+export function spentEntry(entry: StoredTransferToken): StoredTransferToken {
+  return hideToken({
+    version: entry.version + 1,
+    accessToken: entry.accessToken,
+    staleAt: entry.staleAt,
+    usableUntil: entry.usableUntil,
+    accessExpiresAt: entry.accessExpiresAt,
+    refreshExpiresAt: entry.refreshExpiresAt,
+    obtainedAt: entry.obtainedAt,
+  });
+}
+
 /**
  * @internal A stored token placed on this process' clocks, or `undefined` when it is not usable now
  * (or is not a well-formed entry: a store is outside our control).
@@ -141,7 +156,7 @@ export function fromStored(
     accessToken,
     promise: Promise.resolve(accessToken),
     staleAt: onClocks(Math.min(staleAt, usableUntil)),
-    usableUntil: onClocks(usableUntil),
+    usableUntil: onClocks(Math.min(usableUntil, entry.accessExpiresAt)),
     accessExpiresAt: new Date(entry.accessExpiresAt),
     refreshExpiresAt: new Date(entry.refreshExpiresAt),
     obtainedAt: new Date(entry.obtainedAt),

@@ -103,9 +103,10 @@ export class FailurePolicy {
     if (error.code === 'INVALID_CREDENTIALS') {
       const coolDownMs = Math.min(CREDENTIALS_COOLDOWN_MAX_MS, CREDENTIALS_COOLDOWN_MIN_MS * 2 ** this.rejections++);
       this.current = { kind: 'rejected', error, until: now + coolDownMs };
-    } else if (this.current.kind !== 'rejected') {
-      // (A refresh that fails after rejected credentials leaves them rejected.)
-      const retryAfterUntil = now + (error.retryAfterMs ?? 0);
+    } else if (this.current.kind !== 'rejected' || now >= this.current.until) {
+      // (A refresh that fails during the cool-down after rejected credentials leaves them rejected.)
+      const retryAfterMs = error.retryAfterMs;
+      const retryAfterUntil = now + (retryAfterMs !== undefined && Number.isFinite(retryAfterMs) ? retryAfterMs : 0);
       const delay = backoffDelay(this.failures++, this.retry.baseDelayMs, this.retry.maxDelayMs, this.random);
       this.current = { kind: 'backoff', error, dueAt: Math.max(now + delay, retryAfterUntil), retryAfterUntil };
     }

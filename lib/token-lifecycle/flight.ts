@@ -14,7 +14,11 @@ export class Flight {
   private keeper: ReturnType<typeof setTimeout> | undefined;
   private waiting = 0;
 
-  constructor(renewal: Promise<CachedToken>) {
+  constructor(
+    /** Whether the renewal may log in with the credentials (else: refresh token only). */
+    readonly canLogIn: boolean,
+    renewal: Promise<CachedToken>,
+  ) {
     this.promise = renewal;
     renewal.catch(noop); // a background renewal may have nobody listening
   }

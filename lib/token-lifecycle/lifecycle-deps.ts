@@ -19,8 +19,8 @@ export interface LifecycleDeps {
   random?: () => number;
   /** Where the current token is shared; default: this lifecycle only. */
   store?: TransferTokenStore;
-  /** The agent's key in the store. */
-  storeKey?: string;
+  /** The agent's key in the store (derived with a slow KDF for shared stores, so it may take a moment). */
+  storeKey?: string | Promise<string>;
 }
 
 /** @internal */

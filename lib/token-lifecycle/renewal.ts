@@ -1,18 +1,25 @@
 import { TransferAuthError } from '../errors/transfer-auth.error';
 import type { ResolvedTransferAuthOptions } from '../resolve-options';
-import type { StoredTransferToken, TransferTokenStore } from '../token-store/transfer-token-store.interface';
+import type { StoredTransferToken, TransferTokenStoreLock } from '../token-store/transfer-token-store.interface';
 import type { TokenEndpoint } from '../transfer-api.client';
 import { STORE_TIMEOUT_MS } from '../transfer-auth.constants';
+import {
+  fromStored,
+  spentEntry,
+  toCachedToken,
+  toStored,
+  type CachedToken,
+  type RefreshCredential,
+} from './cached-token';
 import { instant, type Clock } from './clock';
-import { fromStored, toCachedToken, toStored, type CachedToken, type RefreshCredential } from './cached-token';
 import type { LogFn } from './failure-log';
-import { shutdownError } from './failure-policy';
+import { DOWN, type Down, type StoreAccess } from './store-access';
 
 /** @internal What a renewal brings: a token to cache, from the upstream or adopted from the store. */
 export interface Renewed {
   readonly token: CachedToken;
   readonly refresh: RefreshCredential | undefined;
-  /** Its version in the store; 0 when the store could not be used. */
+  /** Its version in the store; 0 when it is not there. */
   readonly version: number;
   readonly via: 'login' | 'refresh' | 'store';
 }
@@ -21,97 +28,87 @@ export interface Renewed {
 export interface RenewalRequest {
   /** Store version of the token being replaced (0: none); a newer stored token is adopted instead. */
   readonly replacing: number;
-  /** The refresh token this process holds, used when the store has nothing newer to say. */
+  /** The access token being replaced (also after an invalidation dropped it): never adopted back. */
+  readonly replacingToken: string | undefined;
+  /** The refresh token this process holds; used only if it was never shared through the store. */
   readonly refresh: RefreshCredential | undefined;
   /** May log in with the credentials (else: refresh token only). */
   readonly allowLogin: boolean;
 }
 
 type Options = Pick<ResolvedTransferAuthOptions, 'refresh' | 'refreshMarginMs' | 'requestTimeoutMs'>;
-const UNAVAILABLE = Symbol('store unavailable');
-type Maybe<T> = T | typeof UNAVAILABLE;
 
 /**
  * @internal One renewal: under the store's lock, adopt a token another holder stored, or make one
- * attempt upstream (the refresh token first, used at most once, then Get token) and store the result
- * fenced by its version. A store that fails or hangs is skipped: the process then renews alone.
+ * attempt upstream (the refresh token first, then Get token) and store the result fenced by its
+ * version. A refresh token is used at most once: one that was shared through the store only under the
+ * lock and after the store recorded it as spent. A store that is down is skipped: the process renews alone.
  */
 export class Renewer {
   /** The refresh endpoint answered 404/405: it is not there, so renewals go straight to Get token. */
   private refreshAbsent = false;
-  private storeDown = false;
-  private readonly closed = new AbortController();
 
   constructor(
     private readonly options: Options,
     private readonly endpoint: TokenEndpoint,
-    private readonly store: TransferTokenStore,
-    private readonly key: string,
+    private readonly store: StoreAccess,
     private readonly log: LogFn,
     private readonly clock: Clock,
   ) {}
 
-  /** Lives longer than a whole renewal: a refresh and a login, each bounded by `requestTimeoutMs`. */
+  /** Lives longer than a whole renewal: a refresh and a login, each bounded, and the store calls around them. */
   get lockTtlMs(): number {
-    return 2 * this.options.requestTimeoutMs + STORE_TIMEOUT_MS;
+    return 2 * this.options.requestTimeoutMs + 4 * STORE_TIMEOUT_MS;
   }
 
   async renew(request: RenewalRequest): Promise<Renewed> {
-    const lock = await this.storeCall(() => this.store.lock(this.key, this.lockTtlMs));
+    let lock = await this.store.lock(this.lockTtlMs);
     if (lock === undefined) {
-      const adopted = await this.awaitHolder(request.replacing);
-      if (adopted !== undefined) return adopted;
+      const waited = await this.awaitHolder(request);
+      if (waited !== undefined && 'token' in waited) return waited;
+      lock = waited ?? DOWN; // the holder never wrote: carry on alone
     }
     try {
       // A store that failed to lock is down: no more of its timeouts in this renewal.
-      const stored = lock === UNAVAILABLE ? UNAVAILABLE : await this.storeCall(() => this.store.read(this.key));
-      const adopted = stored === UNAVAILABLE ? undefined : this.adoptable(stored, request.replacing);
+      const stored = lock === DOWN ? DOWN : await this.store.read();
+      const adopted = stored === DOWN ? undefined : this.adoptable(stored, request);
       if (adopted !== undefined) return adopted;
       return await this.renewUpstream(request, stored);
     } finally {
-      if (lock !== undefined && lock !== UNAVAILABLE) void this.storeCall(() => lock.release());
+      if (lock !== DOWN) this.store.release(lock);
     }
   }
 
   close(): void {
-    this.closed.abort();
+    this.store.close();
     this.endpoint.close();
   }
 
+  /** Called under the lock (or with the store down, `stored` then `DOWN`). */
   private async renewUpstream(
     request: RenewalRequest,
-    stored: Maybe<StoredTransferToken | undefined>,
+    stored: StoredTransferToken | undefined | Down,
   ): Promise<Renewed> {
-    // The store's word on the refresh token wins: with no refresh token there, it has been used.
-    const refresh =
-      stored === UNAVAILABLE || stored?.version !== request.replacing || request.replacing === 0
-        ? request.refresh
-        : fromStored(stored, instant(this.clock))?.refresh;
-    const usable = this.options.refresh !== false && !this.refreshAbsent ? refresh : undefined;
-    const version = stored === UNAVAILABLE ? undefined : (stored?.version ?? 0);
-    let renewed: Omit<Renewed, 'version'>;
-    try {
-      renewed = await this.exchange(usable, request.allowLogin);
-    } catch (error) {
-      // The refresh token may have been spent even if its answer was lost: nobody uses it again.
-      if (usable !== undefined && stored !== UNAVAILABLE && stored !== undefined && version === stored.version) {
-        const spent = {
-          ...stored,
-          version: stored.version + 1,
-          refreshToken: undefined,
-          refreshUsableUntil: undefined,
-        };
-        await this.storeCall(() => this.store.write(this.key, spent));
+    let version = stored === DOWN ? undefined : (stored?.version ?? 0);
+    let refresh: RefreshCredential | undefined;
+    if (this.options.refresh !== false && !this.refreshAbsent) {
+      if (stored !== DOWN && stored !== undefined) {
+        const shared = fromStored(stored, instant(this.clock))?.refresh;
+        if (shared !== undefined && (await this.store.write(spentEntry(stored))) === true) {
+          refresh = shared;
+          version = stored.version + 1;
+        }
+      } else if (request.replacing === 0) {
+        refresh = request.refresh; // never in the store: no other process has it
       }
-      throw error;
     }
+    const renewed = await this.exchange(refresh, request.allowLogin);
     if (version === undefined) return { ...renewed, version: 0 };
-    const entry = toStored(renewed.token, renewed.refresh, version + 1);
-    const written = await this.storeCall(() => this.store.write(this.key, entry));
+    const written = await this.store.write(toStored(renewed.token, renewed.refresh, version + 1));
     return { ...renewed, version: written === true ? version + 1 : 0 };
   }
 
-  /** One attempt: the refresh token (if any), falling back to Get token when it is refused. */
+  /** One attempt: the refresh token (if any), falling back to Get token when it fails. */
   private async exchange(
     refresh: RefreshCredential | undefined,
     allowLogin: boolean,
@@ -145,70 +142,29 @@ export class Renewer {
     return { ...toCachedToken(response, this.options.refreshMarginMs), via: 'login' };
   }
 
-  /** Another holder renews: wait for its token (woken by the store, or polling), at most a lock's lifetime. */
-  private async awaitHolder(replacing: number): Promise<Renewed | undefined> {
+  /**
+   * Another holder renews: wait for its token (woken by the store, or polling), or for the lock to come
+   * free (the holder failed), at most a lock's lifetime. `undefined`: the store went down or time ran out.
+   */
+  private async awaitHolder(request: RenewalRequest): Promise<Renewed | TransferTokenStoreLock | undefined> {
     const deadline = this.clock.mono() + this.lockTtlMs;
     for (let delay = 25; this.clock.mono() < deadline; delay = Math.min(delay * 2, 1_000)) {
-      await this.nap(Math.min(delay, deadline - this.clock.mono()));
-      const stored = await this.storeCall(() => this.store.read(this.key));
-      if (stored === UNAVAILABLE) return undefined;
-      const adopted = this.adoptable(stored, replacing);
+      await this.store.pause(Math.min(delay, deadline - this.clock.mono()));
+      const stored = await this.store.read();
+      if (stored === DOWN) return undefined;
+      const adopted = this.adoptable(stored, request);
       if (adopted !== undefined) return adopted;
+      const lock = await this.store.lock(this.lockTtlMs);
+      if (lock !== undefined) return lock === DOWN ? undefined : lock;
     }
     return undefined;
   }
 
-  private adoptable(stored: StoredTransferToken | undefined, replacing: number): Renewed | undefined {
-    if (stored === undefined || !(stored.version > replacing)) return undefined;
+  private adoptable(stored: StoredTransferToken | undefined, request: RenewalRequest): Renewed | undefined {
+    if (stored === undefined || stored.version <= request.replacing) return undefined;
+    if (stored.accessToken === request.replacingToken) return undefined; // e.g. refused with a 401
     const placed = fromStored(stored, instant(this.clock));
     return placed && { ...placed, version: stored.version, via: 'store' };
-  }
-
-  /** A pause that `close()` cuts short with `SHUTDOWN`, and that `watch` ends early. */
-  private nap(ms: number): Promise<void> {
-    if (this.closed.signal.aborted) return Promise.reject(shutdownError());
-    return new Promise<void>((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        stop?.();
-        this.closed.signal.removeEventListener('abort', abort);
-        resolve();
-      };
-      const abort = (): void => {
-        done();
-        reject(shutdownError());
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      timer.unref?.();
-      const stop = this.store.watch?.(this.key, done);
-      this.closed.signal.addEventListener('abort', abort, { once: true });
-    });
-  }
-
-  /** A store call bounded in time; a failure is logged once per outage, and reported as UNAVAILABLE. */
-  private async storeCall<T>(call: () => Promise<T>): Promise<Maybe<T>> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${STORE_TIMEOUT_MS} ms`)), STORE_TIMEOUT_MS);
-        timer.unref?.();
-      });
-      const result = await Promise.race([call(), timeout]);
-      if (this.storeDown) {
-        this.storeDown = false;
-        this.log('log', 'The token store answers again; renewals are shared through it again.');
-      }
-      return result;
-    } catch (error) {
-      if (!this.storeDown) {
-        this.storeDown = true;
-        const why = error instanceof Error ? error.name : typeof error;
-        this.log('warn', `The token store failed (${why}); renewing without it until it answers again.`);
-      }
-      return UNAVAILABLE;
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }
 

@@ -16,6 +16,7 @@ export class Schedule {
   /** Fires at `dueAt` (monotonic ms), replacing whatever was armed. */
   at(dueAt: number): void {
     this.clear();
+    if (Number.isNaN(dueAt)) return; // never a timer that fires every 1 ms
     const tick = (): void => {
       this.timer = undefined;
       const left = dueAt - this.clock.mono();

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { TransferAuthError } from '../errors/transfer-auth.error';
 import type { TransferAuthLastError, TransferAuthStatus } from '../interfaces/transfer-auth-status.interface';
 import { statusOf } from './status';
@@ -9,6 +10,7 @@ import { FailurePolicy, shutdownError } from './failure-policy';
 import { Flight } from './flight';
 import { Renewer, toError, type Renewed } from './renewal';
 import { Schedule } from './schedule';
+import { StoreAccess } from './store-access';
 import type { LifecycleDeps, LifecycleHooks, LifecycleOptions } from './lifecycle-deps';
 import { UnauthorizedSpacing } from './unauthorized-spacing';
 
@@ -28,6 +30,8 @@ const FATAL_AT_STARTUP = new Set(['INVALID_CREDENTIALS', 'INVALID_CONFIG']);
 export class TokenLifecycle {
   private token: CachedToken | undefined;
   private refresh: RefreshCredential | undefined;
+  /** The last access token cached, kept after an invalidation dropped it: never adopted back from the store. */
+  private served: string | undefined;
   /** Store version of `token`; 0 when it is not in the store. */
   private version = 0;
   private flight: Flight | undefined;
@@ -53,8 +57,12 @@ export class TokenLifecycle {
     this.policy = new FailurePolicy(options.retry, deps.random ?? Math.random);
     this.failureLog = new FailureLog(deps.hooks.log);
     this.schedule = new Schedule(this.clock, () => this.onDue());
-    const store = deps.store ?? new InProcessTokenStore();
-    this.renewer = new Renewer(options, deps.endpoint, store, deps.storeKey ?? 'token', deps.hooks.log, this.clock);
+    const store = new StoreAccess(
+      deps.store ?? new InProcessTokenStore(),
+      Promise.resolve(deps.storeKey ?? 'token'),
+      deps.hooks.log,
+    );
+    this.renewer = new Renewer(options, deps.endpoint, store, deps.hooks.log, this.clock);
     this.closing = new Promise<never>((_, reject) => (this.rejectClosing = reject));
     this.closing.catch(noop);
   }
@@ -117,6 +125,11 @@ export class TokenLifecycle {
     });
   }
 
+  /** Names the state only: no token, ever. */
+  [inspect.custom](): string {
+    return `TokenLifecycle { state: '${this.getStatus().state}' }`;
+  }
+
   /** Stops everything: timer cleared, requests aborted, waiting callers settled with `SHUTDOWN`. */
   close(): void {
     if (this.closed) return;
@@ -131,7 +144,13 @@ export class TokenLifecycle {
   }
 
   private acquire(force: boolean): Promise<string> {
-    if (this.flight !== undefined) return this.flight.join(this.closing);
+    if (this.closed) return Promise.reject(shutdownError());
+    const flight = this.flight;
+    if (flight !== undefined) {
+      const joined = flight.join(this.closing);
+      // A background renewal after rejected credentials may not log in: a forced one then tries itself.
+      return force && !flight.canLogIn ? joined.catch(() => this.acquire(true)) : joined;
+    }
     const refusal = this.policy.refusal(this.clock.mono(), force);
     if (refusal !== undefined) return Promise.reject(refusal); // fail fast: no extra upstream call
     return this.renew(force ? 'force' : 'caller').join(this.closing);
@@ -150,12 +169,10 @@ export class TokenLifecycle {
     const awaited = cause === 'caller' || cause === 'force';
     const refresh = this.usableRefresh();
     this.refresh = undefined; // a refresh token is used once, whatever the outcome
-    const renewal = this.renewer.renew({
-      replacing: this.version,
-      refresh,
-      allowLogin: awaited || this.policy.backgroundLogin,
-    });
+    const allowLogin = awaited || this.policy.backgroundLogin;
+    const renewal = this.renewer.renew({ replacing: this.version, replacingToken: this.served, refresh, allowLogin });
     const flight: Flight = new Flight(
+      allowLogin,
       renewal.then(
         (renewed) => this.accept(flight, renewed, cause),
         (error: unknown) => {
@@ -177,6 +194,7 @@ export class TokenLifecycle {
     if (this.closed) throw shutdownError();
     const { token } = renewed;
     this.token = token;
+    this.served = token.accessToken;
     this.refresh = this.options.refresh === false ? undefined : renewed.refresh;
     this.version = renewed.version;
     this.lastError = undefined;

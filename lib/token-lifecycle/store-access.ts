@@ -1,0 +1,147 @@
+import type {
+  StoredTransferToken,
+  TransferTokenStore,
+  TransferTokenStoreLock,
+} from '../token-store/transfer-token-store.interface';
+import { STORE_TIMEOUT_MS } from '../transfer-auth.constants';
+import type { LogFn } from './failure-log';
+import { shutdownError } from './failure-policy';
+
+/** @internal What a store call answers when the store failed or did not answer in time. */
+export const DOWN = Symbol('store down');
+export type Down = typeof DOWN;
+
+const WAKE_FLOOR_MS = 25;
+
+/**
+ * @internal The lifecycle's side of a {@link TransferTokenStore}: every call bounded in time, whatever
+ * the store answers checked, failures reported as {@link DOWN} (logged once per outage, by error name
+ * only, then the recovery), and nothing the store does can throw into a renewal or keep a process alive.
+ */
+export class StoreAccess {
+  private down = false;
+  private readonly closed = new AbortController();
+
+  constructor(
+    private readonly store: TransferTokenStore,
+    private readonly key: Promise<string>,
+    private readonly log: LogFn,
+  ) {
+    key.catch(() => undefined);
+  }
+
+  /** The lock, `undefined` while another holder has it. A lock granted after the timeout is given back. */
+  async lock(ttlMs: number): Promise<TransferTokenStoreLock | undefined | Down> {
+    let late = false;
+    const result = await this.call((key) => {
+      const granted = this.store.lock(key, ttlMs);
+      Promise.resolve(granted).then(
+        (lock) => (late ? this.release(lock) : undefined),
+        () => undefined,
+      );
+      return granted;
+    });
+    late = result === DOWN;
+    return result;
+  }
+
+  release(lock: TransferTokenStoreLock | undefined): void {
+    if (lock !== undefined) void this.call(() => lock.release());
+  }
+
+  /** The stored entry; anything that is not a well-formed entry (`null` included) counts as none. */
+  async read(): Promise<StoredTransferToken | undefined | Down> {
+    const entry = await this.call((key) => this.store.read(key));
+    if (entry === DOWN) return DOWN;
+    const ok = typeof entry === 'object' && entry !== null && Number.isSafeInteger(entry.version) && entry.version > 0;
+    return ok ? entry : undefined;
+  }
+
+  async write(entry: StoredTransferToken): Promise<boolean | Down> {
+    return this.call((key) => this.store.write(key, entry));
+  }
+
+  /**
+   * Waits `ms`, or less when the store says the key changed (`watch`), but at least 25 ms, so that a
+   * store that fires at once cannot spin the loop. `close()` cuts it short with `SHUTDOWN`.
+   */
+  async pause(ms: number): Promise<void> {
+    const key = await this.key;
+    if (this.closed.signal.aborted) throw shutdownError();
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      let woken = false;
+      let floorPassed = false;
+      let stop: (() => void) | undefined;
+      const finish = (outcome: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        clearTimeout(floor);
+        this.closed.signal.removeEventListener('abort', abort);
+        quietly(stop);
+        outcome();
+      };
+      const abort = (): void => finish(() => reject(shutdownError()));
+      const timer = setTimeout(() => finish(resolve), Math.max(0, ms));
+      const floor = setTimeout(
+        () => {
+          floorPassed = true;
+          if (woken) finish(resolve);
+        },
+        Math.min(WAKE_FLOOR_MS, ms),
+      );
+      timer.unref?.();
+      floor.unref?.();
+      this.closed.signal.addEventListener('abort', abort, { once: true });
+      try {
+        stop = this.store.watch?.(key, () => {
+          woken = true;
+          if (floorPassed) finish(resolve);
+        });
+      } catch {
+        stop = undefined; // no watch: polling covers it
+      }
+      if (settled) quietly(stop);
+    });
+  }
+
+  close(): void {
+    this.closed.abort();
+  }
+
+  private async call<T>(call: (key: string) => Promise<T>): Promise<T | Down> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${STORE_TIMEOUT_MS} ms`)), STORE_TIMEOUT_MS);
+        timer.unref?.();
+      });
+      const result = await Promise.race([this.key.then(call), timeout]);
+      if (this.down) {
+        this.down = false;
+        this.log('log', 'The token store answers again; renewals are shared through it again.');
+      }
+      return result;
+    } catch (error) {
+      if (!this.down) {
+        this.down = true;
+        const why = error instanceof Error ? error.name : typeof error;
+        this.log('warn', `The token store failed (${why}); renewing without it until it answers again.`);
+      }
+      return DOWN;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Calls a store's unsubscribe: whatever it throws or rejects with never reaches a renewal. */
+function quietly(stop: (() => void) | undefined): void {
+  try {
+    const result: unknown = stop?.();
+    if (result instanceof Promise) result.catch(() => undefined);
+  } catch {
+    // a store's unsubscribe never fails a renewal
+  }
+}

@@ -1,0 +1,51 @@
+import { Logger } from '@nestjs/common';
+import { TransferAuthService } from 'nestjs-freedompay-transfer-auth';
+import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
+import { parseRetryAfter } from '../../lib/token-lifecycle/backoff';
+
+/** Matches IMF_FIXDATE's shape (\d{2} day, \d{2} hours) but is no date: Date.parse gives NaN. */
+const BOGUS_DATE = 'Mon, 99 Jan 2025 00:00:00 GMT';
+
+describe('regression (0.2 review): a Retry-After that looks like an HTTP-date but is not one becomes NaN', () => {
+  it('parseRetryAfter never answers NaN', () => {
+    const ms = parseRetryAfter(BOGUS_DATE, undefined, Date.now());
+    expect(ms === undefined || Number.isFinite(ms)).toBe(true); // before the fix: NaN
+  });
+
+  describe('over real sockets', () => {
+    let fake: FakeTransferServer;
+    let auth: TransferAuthService | undefined;
+    beforeAll(() => Logger.overrideLogger(false));
+    beforeEach(async () => {
+      fake = await new FakeTransferServer().start();
+    });
+    afterEach(async () => {
+      auth?.onApplicationShutdown();
+      await fake.stop();
+    });
+
+    it('an outage answering 503 + that header: backoff holds, callers fail fast, no hot loop', async () => {
+      fake.faultPolicy = () => ({ kind: 'status', status: 503, retryAfter: BOGUS_DATE });
+      auth = new TransferAuthService({
+        agentId: fake.agentId,
+        agentSecret: fake.agentSecret,
+        baseUrl: fake.url,
+        refresh: false,
+        fetchOnStartup: false,
+        retry: { baseDelayMs: 200, maxDelayMs: 5_000 },
+      });
+      await expect(auth.getAccessToken()).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+      const afterFirst = fake.calls.auth;
+      // A busy caller right after: must be answered at once, without an upstream call.
+      await expect(auth.getAccessToken()).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+      const afterSecond = fake.calls.auth;
+      await new Promise((r) => setTimeout(r, 500));
+      const total = fake.calls.auth;
+      auth.onApplicationShutdown();
+      // Backoff 100..200 ms then 200..400 ms: at most ~3 calls in 0.5 s. Current: NaN dueAt -> the caller
+      // is not refused and the background timer re-fires after 1 ms, hundreds of Get token calls.
+      expect(total).toBeLessThanOrEqual(4);
+      expect([afterFirst, afterSecond]).toEqual([1, 1]);
+    });
+  });
+});
