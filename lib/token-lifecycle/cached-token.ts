@@ -141,13 +141,13 @@ export function spentEntry(entry: StoredTransferToken): StoredTransferToken {
 }
 
 /**
- * @internal A stored token placed on this process' clocks, or `undefined` when it is not usable now
- * (or is not a well-formed entry: a store is outside our control).
+ * @internal A stored token placed on this process' clocks: the access token if it is usable now, the
+ * refresh token if it is; `undefined` for an entry that is not well formed (a store is outside our control).
  */
 export function fromStored(
   entry: StoredTransferToken,
   now: Instant,
-): { token: CachedToken; refresh: RefreshCredential | undefined } | undefined {
+): { token: CachedToken | undefined; refresh: RefreshCredential | undefined } | undefined {
   const { accessToken, refreshToken, staleAt, usableUntil, refreshUsableUntil } = entry;
   const times = [staleAt, usableUntil, entry.accessExpiresAt, entry.refreshExpiresAt, entry.obtainedAt];
   if (typeof accessToken !== 'string' || accessToken === '' || !times.every(Number.isFinite)) return undefined;
@@ -156,18 +156,17 @@ export function fromStored(
     accessToken,
     promise: Promise.resolve(accessToken),
     staleAt: onClocks(Math.min(staleAt, usableUntil)),
-    usableUntil: onClocks(Math.min(usableUntil, entry.accessExpiresAt)),
+    usableUntil: onClocks(usableUntil),
     accessExpiresAt: new Date(entry.accessExpiresAt),
     refreshExpiresAt: new Date(entry.refreshExpiresAt),
     obtainedAt: new Date(entry.obtainedAt),
   };
-  if (!isBefore(token.usableUntil, now)) return undefined;
   const refresh =
     typeof refreshToken === 'string' && refreshToken !== '' && Number.isFinite(refreshUsableUntil)
       ? { refreshToken, usableUntil: onClocks(refreshUsableUntil as number) }
       : undefined;
   return {
-    token: hideToken(token),
+    token: isBefore(token.usableUntil, now) ? hideToken(token) : undefined,
     refresh: refresh && isBefore(refresh.usableUntil, now) ? hideToken(refresh) : undefined,
   };
 }

@@ -164,7 +164,8 @@ export class Renewer {
     if (stored === undefined || stored.version <= request.replacing) return undefined;
     if (stored.accessToken === request.replacingToken) return undefined; // e.g. refused with a 401
     const placed = fromStored(stored, instant(this.clock));
-    return placed && { ...placed, version: stored.version, via: 'store' };
+    if (placed?.token === undefined) return undefined;
+    return { token: placed.token, refresh: placed.refresh, version: stored.version, via: 'store' };
   }
 }
 

@@ -1,6 +1,11 @@
 /**
  * One agent's token as a {@link TransferTokenStore} keeps it: everything a process needs to serve the
- * access token and to renew it. Times are epoch milliseconds on the writer's wall clock.
+ * access token and to renew it. Times are epoch milliseconds on the writer's wall clock, so the hosts
+ * sharing a store must keep their clocks in step (NTP): a reader whose clock is behind would count a
+ * token as usable for that much longer.
+ *
+ * `accessToken` and `refreshToken` are non-enumerable in the entries the lifecycle writes, so that
+ * printing one never shows them: a store that serialises entries must copy them by name.
  */
 export interface StoredTransferToken {
   /** 1 for the first write, then one more for each: a writer whose lock lapsed cannot overwrite a newer entry. */
