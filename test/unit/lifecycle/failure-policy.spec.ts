@@ -1,6 +1,12 @@
 import type { TransferAuthError } from '../../../lib/errors/transfer-auth.error';
-import { answer, flush, harness, outcome, upstreamError, type Harness } from '../support/stub-endpoint';
+import { answer, flush, harness, outcome, upstreamError, type Harness, type Responder } from '../support/stub-endpoint';
 import { T0, STALE_AT, USABLE_UNTIL, FAST_RETRY, codeOf, useFakeClock } from './support';
+
+/** The refresh answers 503, then Get token refuses the credentials. */
+const refreshDownThenLoginRefused: Responder = (call) =>
+  call.kind === 'refresh'
+    ? call.fail(upstreamError('UPSTREAM_UNAVAILABLE', 503))
+    : call.fail(upstreamError('INVALID_CREDENTIALS', 401));
 
 describe('TokenLifecycle: failure policy', () => {
   let h: Harness;
@@ -238,10 +244,7 @@ describe('TokenLifecycle: failure policy', () => {
       await h.lifecycle.start();
       const old = await h.lifecycle.getAccessToken();
       // The refresh fails transiently (the refresh token is kept), then Get token refuses the credentials.
-      h.stub.responder = (call) =>
-        call.kind === 'refresh'
-          ? call.fail(upstreamError('UPSTREAM_UNAVAILABLE', 503))
-          : call.fail(upstreamError('INVALID_CREDENTIALS', 401));
+      h.stub.responder = refreshDownThenLoginRefused;
       const forced = outcome(h.lifecycle.forceRefresh());
       await jest.advanceTimersByTimeAsync(1_000);
       expect(codeOf(forced.error())).toBe('INVALID_CREDENTIALS');
@@ -336,10 +339,7 @@ describe('TokenLifecycle: failure policy', () => {
       h = harness({ retry: FAST_RETRY });
       await h.lifecycle.start();
       const old = await h.lifecycle.getAccessToken();
-      h.stub.responder = (call) =>
-        call.kind === 'refresh'
-          ? call.fail(upstreamError('UPSTREAM_UNAVAILABLE', 503))
-          : call.fail(upstreamError('INVALID_CREDENTIALS', 401));
+      h.stub.responder = refreshDownThenLoginRefused;
       await jest.advanceTimersByTimeAsync(STALE_AT);
       expect(h.stub.kinds()).toEqual(['get', 'refresh', 'get']);
       expect(h.hooks.logs.at(-1)?.message).toMatch(/not retried in the background/);

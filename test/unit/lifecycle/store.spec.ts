@@ -1,35 +1,9 @@
 import { InProcessTokenStore } from '../../../lib/token-store/in-process-token-store';
-import type {
-  StoredTransferToken,
-  TransferTokenStore,
-  TransferTokenStoreLock,
-} from '../../../lib/token-store/transfer-token-store.interface';
+import type { StoredTransferToken, TransferTokenStore } from '../../../lib/token-store/transfer-token-store.interface';
 import { inspect } from 'node:util';
 import { answer, flush, harness, outcome, type Harness } from '../support/stub-endpoint';
+import { ProxyStore } from '../support/test-stores';
 import { FAST_RETRY, STALE_AT, useFakeClock } from './support';
-
-/** A store whose every call fails, hangs or works, as the test says. */
-class FlakyStore implements TransferTokenStore {
-  mode: 'ok' | 'throw' | 'hang' = 'ok';
-  calls = 0;
-  readonly inner = new InProcessTokenStore();
-
-  read(key: string): Promise<StoredTransferToken | undefined> {
-    return this.run(() => this.inner.read(key));
-  }
-  write(key: string, entry: StoredTransferToken): Promise<boolean> {
-    return this.run(() => this.inner.write(key, entry));
-  }
-  lock(key: string, ttlMs: number): Promise<TransferTokenStoreLock | undefined> {
-    return this.run(() => this.inner.lock(key, ttlMs));
-  }
-  private run<T>(call: () => Promise<T>): Promise<T> {
-    this.calls++;
-    if (this.mode === 'throw') return Promise.reject(new Error('ECONNREFUSED agent-secret-xyz'));
-    if (this.mode === 'hang') return new Promise<T>(() => undefined);
-    return call();
-  }
-}
 
 describe('TokenLifecycle: the TransferTokenStore seam', () => {
   let h: Harness;
@@ -106,7 +80,7 @@ describe('TokenLifecycle: the TransferTokenStore seam', () => {
   it.each(['throw', 'hang'] as const)(
     'a store that %ss never fails a caller: the process renews alone, logged once, then its recovery',
     async (mode) => {
-      const store = new FlakyStore();
+      const store = new ProxyStore();
       store.mode = mode;
       h = harness({ store, retry: FAST_RETRY });
       const first = outcome(h.lifecycle.getAccessToken());
@@ -127,7 +101,7 @@ describe('TokenLifecycle: the TransferTokenStore seam', () => {
   );
 
   it('cached reads never touch the store', async () => {
-    const store = new FlakyStore();
+    const store = new ProxyStore();
     h = harness({ store });
     await h.lifecycle.start();
     const calls = store.calls;

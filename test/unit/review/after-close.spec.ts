@@ -2,7 +2,7 @@ import type { TransferTokenStoreLock } from '../../../lib/token-store/transfer-t
 import { MAX_TIMER_DELAY_MS } from '../../../lib/transfer-auth.constants';
 import { flush, harness, outcome, type Harness } from '../support/stub-endpoint';
 import { useFakeClock } from '../lifecycle/support';
-import { ProxyStore } from './support';
+import { ProxyStore } from '../support/test-stores';
 
 class HeldLock extends ProxyStore {
   override lock(): Promise<TransferTokenStoreLock | undefined> {

@@ -2,7 +2,7 @@ import { InProcessTokenStore } from '../../../lib/token-store/in-process-token-s
 import type { TransferTokenStoreLock } from '../../../lib/token-store/transfer-token-store.interface';
 import { answer, drive, harness, outcome, upstreamError, type Harness } from '../support/stub-endpoint';
 import { FAST_RETRY, useFakeClock } from '../lifecycle/support';
-import { ProxyStore } from './support';
+import { ProxyStore } from '../support/test-stores';
 
 describe('regression (0.2 review): a follower polls the entry only, never the lock: it waits the whole lock lifetime', () => {
   let a: Harness | undefined;

@@ -2,7 +2,7 @@ import { inspect } from 'node:util';
 import { answer, drive, flush, harness, type Harness } from '../support/stub-endpoint';
 import { FAST_RETRY, useFakeClock } from '../lifecycle/support';
 import type { StoredTransferToken } from '../../../lib/token-store/transfer-token-store.interface';
-import { ProxyStore, SerializingStore } from './support';
+import { ProxyStore, SerializingStore } from '../support/test-stores';
 
 describe('regression (0.2 review): the "spent" entry re-stores the replaced access token under a newer version', () => {
   let h: Harness | undefined;

@@ -1,37 +1,12 @@
 import { InProcessTokenStore } from '../../../lib/token-store/in-process-token-store';
-import type {
-  StoredTransferToken,
-  TransferTokenStore,
-  TransferTokenStoreLock,
-} from '../../../lib/token-store/transfer-token-store.interface';
+import type { TransferTokenStore } from '../../../lib/token-store/transfer-token-store.interface';
 import { answer, drive, harness, upstreamError, type Harness } from '../support/stub-endpoint';
+import { ProxyStore } from '../support/test-stores';
 import { FAST_RETRY, useFakeClock } from '../lifecycle/support';
 
 /** Refresh tokens sent upstream by any member of the fleet. */
 function refreshTokensUsed(...fleet: Harness[]): string[] {
   return fleet.flatMap((m) => m.stub.calls.filter((c) => c.kind === 'refresh').map((c) => c.refreshToken ?? ''));
-}
-
-class SwitchableStore implements TransferTokenStore {
-  /** Views of one store can be given to several members (each its own latency). */
-  constructor(readonly inner: InProcessTokenStore = new InProcessTokenStore()) {}
-  down = false;
-  /** Delay of every call, in ms (fake time). */
-  delayMs = 0;
-  read(key: string): Promise<StoredTransferToken | undefined> {
-    return this.run(() => this.inner.read(key));
-  }
-  write(key: string, entry: StoredTransferToken): Promise<boolean> {
-    return this.run(() => this.inner.write(key, entry));
-  }
-  lock(key: string, ttlMs: number): Promise<TransferTokenStoreLock | undefined> {
-    return this.run(() => this.inner.lock(key, ttlMs));
-  }
-  private async run<T>(call: () => Promise<T>): Promise<T> {
-    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
-    if (this.down) throw new Error('ECONNREFUSED');
-    return call();
-  }
 }
 
 describe('regression (0.2 review): a refresh token shared through the store is used twice across the fleet', () => {
@@ -61,9 +36,9 @@ describe('regression (0.2 review): a refresh token shared through the store is u
   });
 
   it('store down: every member "carries on alone" with the same stored R1', async () => {
-    const store = new SwitchableStore();
+    const store = new ProxyStore();
     await fleet(store);
-    store.down = true;
+    store.mode = 'throw';
     await drive(a.lifecycle.forceRefresh());
     await drive(b.lifecycle.forceRefresh());
     const used = refreshTokensUsed(a, b);
@@ -71,8 +46,8 @@ describe('regression (0.2 review): a refresh token shared through the store is u
   });
 
   it('the leader is slow but within every timeout: its lock lapses and the follower reuses R1', async () => {
-    const storeA = new SwitchableStore();
-    const storeB = new SwitchableStore(storeA.inner); // same store; B has a fast path to it
+    const storeA = new ProxyStore();
+    const storeB = new ProxyStore(storeA.inner); // same store; B has a fast path to it
     await fleet(storeA, { requestTimeoutMs: 10_000 }, storeB); // lock lifetime 2 * 10 s + 2 s = 22 s
     storeA.delayMs = 1_900; // A's store calls answer in 1.9 s: within the 2 s store timeout
     // A's refresh times out after 10 s, then its Get token takes 9.9 s: each within requestTimeoutMs.

@@ -1,7 +1,7 @@
 import type { StoredTransferToken } from '../../../lib/token-store/transfer-token-store.interface';
 import { drive, harness, type Harness } from '../support/stub-endpoint';
 import { useFakeClock } from '../lifecycle/support';
-import { ProxyStore } from './support';
+import { ProxyStore } from '../support/test-stores';
 
 /** Redis GET answers `null` for a missing key; a store that passes it through is "garbage", not fatal. */
 class NullReadStore extends ProxyStore {

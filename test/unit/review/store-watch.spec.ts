@@ -1,7 +1,7 @@
 import type { TransferTokenStoreLock } from '../../../lib/token-store/transfer-token-store.interface';
 import { flush, harness, outcome, type Harness } from '../support/stub-endpoint';
 import { useFakeClock } from '../lifecycle/support';
-import { ProxyStore } from './support';
+import { ProxyStore } from '../support/test-stores';
 
 /** Another process holds the lock; `watch` misbehaves in the way the test says. */
 class HeldLockStore extends ProxyStore {

@@ -5,21 +5,35 @@ import type {
   TransferTokenStoreLock,
 } from '../../../lib/token-store/transfer-token-store.interface';
 
-/** Delegates to an in-process store; each method can be overridden per test. */
+/**
+ * Delegates to an in-process store (shared when `inner` is given: several members, one store), counting
+ * calls; `mode` makes every call fail or hang, `delayMs` delays each (on timers, fake or real). Each
+ * method can be overridden per test.
+ */
 export class ProxyStore implements TransferTokenStore {
-  readonly inner = new InProcessTokenStore();
+  mode: 'ok' | 'throw' | 'hang' = 'ok';
+  delayMs = 0;
+  calls = 0;
   reads = 0;
   writes = 0;
+  constructor(readonly inner: InProcessTokenStore = new InProcessTokenStore()) {}
   read(key: string): Promise<StoredTransferToken | undefined> {
     this.reads++;
-    return this.inner.read(key);
+    return this.run(() => this.inner.read(key));
   }
   write(key: string, entry: StoredTransferToken): Promise<boolean> {
     this.writes++;
-    return this.inner.write(key, entry);
+    return this.run(() => this.inner.write(key, entry));
   }
   lock(key: string, ttlMs: number): Promise<TransferTokenStoreLock | undefined> {
-    return this.inner.lock(key, ttlMs);
+    return this.run(() => this.inner.lock(key, ttlMs));
+  }
+  private async run<T>(call: () => Promise<T>): Promise<T> {
+    this.calls++;
+    if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    if (this.mode === 'throw') throw new Error('ECONNREFUSED agent-secret-xyz');
+    if (this.mode === 'hang') return new Promise<T>(() => undefined);
+    return call();
   }
 }
 
