@@ -51,7 +51,8 @@ export class Renewer {
   constructor(
     private readonly options: Options,
     private readonly endpoint: TokenEndpoint,
-    private readonly store: StoreAccess,
+    /** None: this process alone (the default), with no store calls in the way. */
+    private readonly store: StoreAccess | undefined,
     private readonly log: LogFn,
     private readonly clock: Clock,
   ) {}
@@ -61,26 +62,37 @@ export class Renewer {
     return 2 * this.options.requestTimeoutMs + 4 * STORE_TIMEOUT_MS;
   }
 
-  async renew(request: RenewalRequest): Promise<Renewed> {
-    let lock = await this.store.lock(this.lockTtlMs);
+  renew(request: RenewalRequest): Promise<Renewed> {
+    if (this.store === undefined) {
+      // Called synchronously: the request is on its way before the caller that started it returns.
+      return this.exchange(this.usable(request.refresh), request.allowLogin).then((renewed) => ({
+        ...renewed,
+        version: 0,
+      }));
+    }
+    return this.renewShared(request, this.store);
+  }
+
+  private async renewShared(request: RenewalRequest, store: StoreAccess): Promise<Renewed> {
+    let lock = await store.lock(this.lockTtlMs);
     if (lock === undefined) {
-      const waited = await this.awaitHolder(request);
+      const waited = await this.awaitHolder(request, store);
       if (waited !== undefined && 'token' in waited) return waited;
       lock = waited ?? DOWN; // the holder never wrote: carry on alone
     }
     try {
       // A store that failed to lock is down: no more of its timeouts in this renewal.
-      const stored = lock === DOWN ? DOWN : await this.store.read();
+      const stored = lock === DOWN ? DOWN : await store.read();
       const adopted = stored === DOWN ? undefined : this.adoptable(stored, request);
       if (adopted !== undefined) return adopted;
-      return await this.renewUpstream(request, stored);
+      return await this.renewUpstream(request, stored, store);
     } finally {
-      if (lock !== DOWN) this.store.release(lock);
+      if (lock !== DOWN) store.release(lock);
     }
   }
 
   close(): void {
-    this.store.close();
+    this.store?.close();
     this.endpoint.close();
   }
 
@@ -88,23 +100,22 @@ export class Renewer {
   private async renewUpstream(
     request: RenewalRequest,
     stored: StoredTransferToken | undefined | Down,
+    store: StoreAccess,
   ): Promise<Renewed> {
     let version = stored === DOWN ? undefined : (stored?.version ?? 0);
     let refresh: RefreshCredential | undefined;
-    if (this.options.refresh !== false && !this.refreshAbsent) {
-      if (stored !== DOWN && stored !== undefined) {
-        const shared = fromStored(stored, instant(this.clock))?.refresh;
-        if (shared !== undefined && (await this.store.write(spentEntry(stored))) === true) {
-          refresh = shared;
-          version = stored.version + 1;
-        }
-      } else if (request.replacing === 0) {
-        refresh = request.refresh; // never in the store: no other process has it
+    if (stored !== DOWN && stored !== undefined) {
+      const shared = this.usable(fromStored(stored, instant(this.clock))?.refresh);
+      if (shared !== undefined && (await store.write(spentEntry(stored))) === true) {
+        refresh = shared;
+        version = stored.version + 1;
       }
+    } else if (request.replacing === 0) {
+      refresh = this.usable(request.refresh); // never in the store: no other process has it
     }
     const renewed = await this.exchange(refresh, request.allowLogin);
     if (version === undefined) return { ...renewed, version: 0 };
-    const written = await this.store.write(toStored(renewed.token, renewed.refresh, version + 1));
+    const written = await store.write(toStored(renewed.token, renewed.refresh, version + 1));
     return { ...renewed, version: written === true ? version + 1 : 0 };
   }
 
@@ -146,18 +157,26 @@ export class Renewer {
    * Another holder renews: wait for its token (woken by the store, or polling), or for the lock to come
    * free (the holder failed), at most a lock's lifetime. `undefined`: the store went down or time ran out.
    */
-  private async awaitHolder(request: RenewalRequest): Promise<Renewed | TransferTokenStoreLock | undefined> {
+  private async awaitHolder(
+    request: RenewalRequest,
+    store: StoreAccess,
+  ): Promise<Renewed | TransferTokenStoreLock | undefined> {
     const deadline = this.clock.mono() + this.lockTtlMs;
     for (let delay = 25; this.clock.mono() < deadline; delay = Math.min(delay * 2, 1_000)) {
-      await this.store.pause(Math.min(delay, deadline - this.clock.mono()));
-      const stored = await this.store.read();
+      await store.pause(Math.min(delay, deadline - this.clock.mono()));
+      const stored = await store.read();
       if (stored === DOWN) return undefined;
       const adopted = this.adoptable(stored, request);
       if (adopted !== undefined) return adopted;
-      const lock = await this.store.lock(this.lockTtlMs);
+      const lock = await store.lock(this.lockTtlMs);
       if (lock !== undefined) return lock === DOWN ? undefined : lock;
     }
     return undefined;
+  }
+
+  /** `refresh`, unless refresh tokens are off or the endpoint turned out to be absent. */
+  private usable(refresh: RefreshCredential | undefined): RefreshCredential | undefined {
+    return this.options.refresh === false || this.refreshAbsent ? undefined : refresh;
   }
 
   private adoptable(stored: StoredTransferToken | undefined, request: RenewalRequest): Renewed | undefined {

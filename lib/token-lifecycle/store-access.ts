@@ -45,8 +45,14 @@ export class StoreAccess {
     return result;
   }
 
+  /** Fire and forget: nobody waits for it, and a lock that is not released lapses on its own. */
   release(lock: TransferTokenStoreLock | undefined): void {
-    if (lock !== undefined) void this.call(() => lock.release());
+    if (lock === undefined) return;
+    try {
+      Promise.resolve(lock.release()).catch(() => undefined);
+    } catch {
+      // a store's release never fails a renewal
+    }
   }
 
   /** The stored entry; anything that is not a well-formed entry (`null` included) counts as none. */

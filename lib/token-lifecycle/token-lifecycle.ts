@@ -2,7 +2,6 @@ import { inspect } from 'node:util';
 import { TransferAuthError } from '../errors/transfer-auth.error';
 import type { TransferAuthLastError, TransferAuthStatus } from '../interfaces/transfer-auth-status.interface';
 import { statusOf } from './status';
-import { InProcessTokenStore } from '../token-store/in-process-token-store';
 import { isBefore, type CachedToken, type RefreshCredential } from './cached-token';
 import { instant, systemClock, type Clock, type Instant } from './clock';
 import { FailureLog } from './failure-log';
@@ -19,7 +18,6 @@ export type { LifecycleDeps, LifecycleHooks } from './lifecycle-deps';
 /** Why a renewal runs: who waits for it and what it may do follow from this. */
 type Cause = 'caller' | 'force' | 'schedule' | 'unauthorized';
 
-const noop = (): void => undefined;
 const FATAL_AT_STARTUP = new Set(['INVALID_CREDENTIALS', 'INVALID_CONFIG']);
 
 /**
@@ -37,9 +35,6 @@ export class TokenLifecycle {
   private flight: Flight | undefined;
   private lastError: TransferAuthLastError | undefined;
   private closed = false;
-  /** Rejects at `close()`: callers waiting on a renewal stuck in a slow store are released at once. */
-  private readonly closing: Promise<never>;
-  private rejectClosing: (error: TransferAuthError) => void = noop;
   private readonly hooks: LifecycleHooks;
   private readonly clock: Clock;
   private readonly policy: FailurePolicy;
@@ -57,14 +52,9 @@ export class TokenLifecycle {
     this.policy = new FailurePolicy(options.retry, deps.random ?? Math.random);
     this.failureLog = new FailureLog(deps.hooks.log);
     this.schedule = new Schedule(this.clock, () => this.onDue());
-    const store = new StoreAccess(
-      deps.store ?? new InProcessTokenStore(),
-      Promise.resolve(deps.storeKey ?? 'token'),
-      deps.hooks.log,
-    );
+    // No store given: this process alone, as an in-process store would be, without its calls in the way.
+    const store = deps.store && new StoreAccess(deps.store, Promise.resolve(deps.storeKey ?? 'token'), deps.hooks.log);
     this.renewer = new Renewer(options, deps.endpoint, store, deps.hooks.log, this.clock);
-    this.closing = new Promise<never>((_, reject) => (this.rejectClosing = reject));
-    this.closing.catch(noop);
   }
 
   /**
@@ -137,8 +127,7 @@ export class TokenLifecycle {
     this.policy.close();
     this.schedule.clear();
     this.renewer.close();
-    this.rejectClosing(shutdownError());
-    this.flight?.land();
+    this.flight?.abort(shutdownError()); // at once, even if the renewal is stuck in a slow store
     this.token = undefined;
     this.refresh = undefined;
   }
@@ -147,13 +136,13 @@ export class TokenLifecycle {
     if (this.closed) return Promise.reject(shutdownError());
     const flight = this.flight;
     if (flight !== undefined) {
-      const joined = flight.join(this.closing);
+      const joined = flight.join();
       // A background renewal after rejected credentials may not log in: a forced one then tries itself.
       return force && !flight.canLogIn ? joined.catch(() => this.acquire(true)) : joined;
     }
     const refusal = this.policy.refusal(this.clock.mono(), force);
     if (refusal !== undefined) return Promise.reject(refusal); // fail fast: no extra upstream call
-    return this.renew(force ? 'force' : 'caller').join(this.closing);
+    return this.renew(force ? 'force' : 'caller').join();
   }
 
   /** A stale token was served: renew it now unless a renewal runs or the failure policy says later. */
