@@ -37,7 +37,7 @@ export {
   getTransferHttpToken,
   InjectTransferAuth,
   InjectTransferHttp,
-} from './transfer-auth.tokens';
+} from './transfer-auth.decorators';
 export {
   InProcessTokenStore,
   type StoredTransferToken,

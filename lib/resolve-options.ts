@@ -1,5 +1,6 @@
-import { inspect } from 'node:util';
 import { TransferAuthError } from './errors/transfer-auth.error';
+import { invalidOptionMessage } from './transfer-auth.messages';
+import { redactSecrets } from './utils/redact-secrets';
 import type {
   RefreshHttpMethod,
   RefreshTokenLocation,
@@ -12,9 +13,8 @@ import {
   DEFAULT_REFRESH_TOKEN_IN,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_RETRY,
-  MAX_TIMER_DELAY_MS,
-  REDACTED,
 } from './transfer-auth.constants';
+import { MAX_TIMER_DELAY_MS } from './internal.constants';
 import type { TransferTokenStore } from './token-store/transfer-token-store.interface';
 
 /** @internal Options after validation, with every default filled in. */
@@ -38,8 +38,18 @@ const METHODS: readonly RefreshHttpMethod[] = ['PATCH', 'POST', 'PUT'];
 const LOCATIONS: readonly RefreshTokenLocation[] = ['header', 'body', 'both'];
 const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
 
-function invalid(option: string, why: string): TransferAuthError {
-  return new TransferAuthError('INVALID_CONFIG', `Invalid TransferAuthModule option \`${option}\`: ${why}.`);
+/** Thrown by the checks below; turned into `INVALID_CONFIG` naming the registration. */
+class InvalidOption extends Error {
+  constructor(
+    readonly option: string,
+    readonly why: string,
+  ) {
+    super(why);
+  }
+}
+
+function invalid(option: string, why: string): InvalidOption {
+  return new InvalidOption(option, why);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -109,7 +119,16 @@ function oneOf<T extends string>(value: unknown, option: string, allowed: readon
  * @internal Validates the user's options and fills in the defaults. Throws `INVALID_CONFIG` naming the
  * first bad option (never its value). The result hides the secret from `inspect` and `JSON.stringify`.
  */
-export function resolveTransferAuthOptions(options: unknown): ResolvedTransferAuthOptions {
+export function resolveTransferAuthOptions(options: unknown, name?: string): ResolvedTransferAuthOptions {
+  try {
+    return resolve(options);
+  } catch (error) {
+    if (!(error instanceof InvalidOption)) throw error;
+    throw new TransferAuthError('INVALID_CONFIG', invalidOptionMessage(error.option, error.why, name));
+  }
+}
+
+function resolve(options: unknown): ResolvedTransferAuthOptions {
   if (!isRecord(options)) throw invalid('options', 'expected an object');
   const o = options as Partial<Record<keyof TransferAuthModuleOptions, unknown>>;
   const agentId = requiredString(o.agentId, 'agentId');
@@ -164,28 +183,4 @@ export function resolveTransferAuthOptions(options: unknown): ResolvedTransferAu
     store: store as TransferTokenStore | undefined,
   };
   return Object.freeze(redactSecrets(resolved, ['agentSecret']));
-}
-
-/**
- * @internal Makes `keys` of `target` non-enumerable and teaches `inspect` and `JSON.stringify` to show
- * `[redacted]` for them, so a printed options object or DTO never shows a secret.
- */
-export function redactSecrets<T extends object>(target: T, keys: readonly (keyof T & string)[]): T {
-  for (const key of keys) {
-    Object.defineProperty(target, key, { value: target[key], enumerable: false, writable: false });
-  }
-  const printable = (): Record<string, unknown> => {
-    const copy: Record<string, unknown> = { ...(target as Record<string, unknown>) };
-    for (const key of keys) copy[key] = REDACTED;
-    return copy;
-  };
-  Object.defineProperties(target, {
-    toJSON: { value: printable, enumerable: false, configurable: true },
-    [inspect.custom]: {
-      value: (_depth: number, opts: object) => inspect(printable(), opts),
-      enumerable: false,
-      configurable: true,
-    },
-  });
-  return target;
 }

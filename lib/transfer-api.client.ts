@@ -9,7 +9,7 @@ import { TransferAuthError } from './errors/transfer-auth.error';
 import type { ResolvedTransferAuthOptions } from './resolve-options';
 import { parseRetryAfter } from './token-lifecycle/backoff';
 import { instant, systemClock, type Clock, type Instant } from './token-lifecycle/clock';
-import { IMF_FIXDATE, MAX_RESPONSE_BYTES } from './transfer-auth.constants';
+import { IMF_FIXDATE, MAX_RESPONSE_BYTES } from './internal.constants';
 
 /** @internal A validated token answer, with what is needed to place its expiry on the local clocks. */
 export interface UpstreamTokenResponse {

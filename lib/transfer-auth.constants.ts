@@ -6,56 +6,24 @@ export const TRANSFER_AUTH_MODULE_OPTIONS = 'nestjs-freedompay-transfer-auth:opt
 
 /** Freedom Pay's production API host. */
 export const DEFAULT_BASE_URL = 'https://api.freedompay.kz';
+
 /** Get token (and, by assumption, Refresh token) endpoint of the Transfer (IMTS) section. */
 export const DEFAULT_AUTH_PATH = '/v5/partner/transfer/agent/auth';
+
 /** The protected endpoint the testing kit serves, and the sample app calls. */
 export const AGENTS_PATH = '/v5/partner/transfer/agents';
 
+/** Default `requestTimeoutMs`: deadline of one auth request. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+/** Default `retry` (`maxAttempts` has no effect since 0.2.0). */
 export const DEFAULT_RETRY = Object.freeze({ maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 5_000 });
+
+/** Default `refresh.method`: an assumption, the reference does not publish it. */
 export const DEFAULT_REFRESH_METHOD = 'PATCH';
+
+/** Default `refresh.tokenIn`. */
 export const DEFAULT_REFRESH_TOKEN_IN = 'both';
-
-/** Default refresh margin: this share of the token lifetime ... */
-export const REFRESH_MARGIN_RATIO = 0.2;
-/** ... but never more than this. */
-export const MAX_DEFAULT_REFRESH_MARGIN_MS = 60_000;
-/** A token is not handed out within min(5 s, 10% of its lifetime) of its expiry. */
-export const SAFETY_WINDOW_MAX_MS = 5_000;
-export const SAFETY_WINDOW_RATIO = 0.1;
-/** `Date` has whole-second resolution: the upstream clock may be up to this much later than it says. */
-export const UPSTREAM_CLOCK_RESOLUTION_MS = 1_000;
-
-/**
- * The longest `Retry-After` honoured: a longer one (a misconfigured proxy's "come back next year") is
- * waited as this much, so renewal is tried again at least this often.
- */
-export const MAX_RETRY_AFTER_MS = 5 * 60_000;
-
-/** `Sun, 06 Nov 1994 08:49:37 GMT`, the one HTTP-date format servers send (RFC 9110, 5.6.7). */
-export const IMF_FIXDATE =
-  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
-
-/** Auth responses larger than this are refused. */
-export const MAX_RESPONSE_BYTES = 64 * 1024;
-/** setTimeout overflows past this (it then fires after 1 ms); longer waits are chained. */
-export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
-/** The same failure is logged once, then at most this often, then its recovery. */
-export const FAILURE_LOG_INTERVAL_MS = 60_000;
-/** After rejected credentials, no login for this long; doubled on each further rejection ... */
-export const CREDENTIALS_COOLDOWN_MIN_MS = 1_000;
-/** ... up to this. */
-export const CREDENTIALS_COOLDOWN_MAX_MS = 5 * 60_000;
-/** 401-driven renewals are at least this far apart; doubled while each new token is refused too ... */
-export const UNAUTHORIZED_SPACING_MIN_MS = 5_000;
-/** ... up to this. */
-export const UNAUTHORIZED_SPACING_MAX_MS = 5 * 60_000;
-
-/** How long one token-store call may take before the process renews without the store. */
-export const STORE_TIMEOUT_MS = 2_000;
-
-/** What replaces a secret or a token wherever an object is printed. */
-export const REDACTED = '[redacted]';
 
 /** Default timeout of requests made through the authenticated Transfer API client. */
 export const DEFAULT_API_TIMEOUT_MS = 30_000;

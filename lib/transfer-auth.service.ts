@@ -24,6 +24,7 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
   readonly #events = new Subject<TransferAuthEvent>();
   readonly #logger: Logger;
   readonly #rawOptions: TransferAuthModuleOptions;
+  readonly #name: string | undefined;
   #options: ResolvedTransferAuthOptions | undefined;
   #lifecycle: TokenLifecycle | undefined;
   /** Shut down, possibly before init: closed for good, whatever is called later. */
@@ -34,6 +35,7 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
    */
   constructor(@Inject(TRANSFER_AUTH_MODULE_OPTIONS) options: TransferAuthModuleOptions, @Optional() name?: string) {
     this.#rawOptions = options;
+    this.#name = name;
     this.#logger = new Logger(name === undefined ? 'TransferAuth' : `TransferAuth:${name}`);
     this.events$ = this.#events.asObservable();
   }
@@ -96,7 +98,29 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
 
   /** The configured base URL (validated): the only place credentials and tokens are ever sent. */
   getBaseUrl(): string {
-    return (this.#options ??= resolveTransferAuthOptions(this.#rawOptions)).baseUrl;
+    return (this.#options ??= resolveTransferAuthOptions(this.#rawOptions, this.#name)).baseUrl;
+  }
+
+  /** @internal The registration's `name`, for messages. */
+  get registrationName(): string | undefined {
+    return this.#name;
+  }
+
+  /** @internal The agent id, for messages (an identifier, not a secret); '?' when the options are invalid. */
+  agentIdForMessages(): string {
+    const agentId = this.#rawOptions?.agentId;
+    return typeof agentId === 'string' ? agentId : '?';
+  }
+
+  /** @internal Whether `other` serves the same agent at the same base URL (both with valid options). */
+  sameAgentAs(other: TransferAuthService): boolean {
+    try {
+      const mine = (this.#options ??= resolveTransferAuthOptions(this.#rawOptions, this.#name));
+      const theirs = (other.#options ??= resolveTransferAuthOptions(other.#rawOptions, other.#name));
+      return mine.agentId === theirs.agentId && mine.baseUrl === theirs.baseUrl;
+    } catch {
+      return false; // invalid options fail the init anyway
+    }
   }
 
   /** @internal */
@@ -109,7 +133,7 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
     if (this.#lifecycle === undefined) {
       if (this.#closed) throw new TransferAuthError('SHUTDOWN', 'The token provider is shut down.');
       // Validated here, once, the first time anything needs it (init, or an earlier call).
-      const options = (this.#options = resolveTransferAuthOptions(this.#rawOptions));
+      const options = (this.#options = resolveTransferAuthOptions(this.#rawOptions, this.#name));
       this.#lifecycle = new TokenLifecycle(options, {
         endpoint: new TransferApiClient(options),
         store: options.store,

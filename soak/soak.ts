@@ -5,7 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { TransferAuthError, TransferAuthModule, TransferAuthService, type TransferAuthModuleOptions } from '../lib';
 import { FakeTransferServer } from '../lib/testing';
-import { UPSTREAM_CLOCK_RESOLUTION_MS } from '../lib/transfer-auth.constants';
+import { UPSTREAM_CLOCK_RESOLUTION_MS } from '../lib/internal.constants';
 import { randomFaults } from './random-faults';
 
 /**

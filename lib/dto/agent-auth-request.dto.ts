@@ -1,5 +1,5 @@
 import { IsNotEmpty, IsString } from 'class-validator';
-import { redactSecrets } from '../resolve-options';
+import { redactSecrets } from '../utils/redact-secrets';
 
 /** Body of Get token: `POST /v5/partner/transfer/agent/auth`. Exactly these two fields. */
 export class AgentAuthRequestDto {

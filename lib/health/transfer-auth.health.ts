@@ -3,8 +3,8 @@ import { ModuleRef } from '@nestjs/core';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { TransferAuthError } from '../errors/transfer-auth.error';
 import type { TransferAuthService } from '../transfer-auth.service';
-import { MAX_TIMER_DELAY_MS } from '../transfer-auth.constants';
-import { getTransferAuthToken } from '../transfer-auth.tokens';
+import { MAX_TIMER_DELAY_MS } from '../internal.constants';
+import { getTransferAuthToken } from '../transfer-auth.decorators';
 
 /** Options of {@link TransferAuthHealthIndicator.isHealthy}. */
 export interface TransferAuthHealthOptions {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { AGENTS_PATH, DEFAULT_AUTH_PATH, MAX_RESPONSE_BYTES } from '../transfer-auth.constants';
+import { AGENTS_PATH, DEFAULT_AUTH_PATH } from '../transfer-auth.constants';
+import { MAX_RESPONSE_BYTES } from '../internal.constants';
 import type {
   FakeCallCounters,
   FakeEndpoint,

@@ -1,4 +1,4 @@
-import { IMF_FIXDATE, MAX_RETRY_AFTER_MS } from '../transfer-auth.constants';
+import { IMF_FIXDATE, MAX_RETRY_AFTER_MS } from '../internal.constants';
 
 /** @internal Exponential backoff with "equal jitter": half fixed, half random, so delays still grow. */
 export function backoffDelay(

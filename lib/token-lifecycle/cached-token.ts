@@ -7,7 +7,7 @@ import {
   SAFETY_WINDOW_MAX_MS,
   SAFETY_WINDOW_RATIO,
   UPSTREAM_CLOCK_RESOLUTION_MS,
-} from '../transfer-auth.constants';
+} from '../internal.constants';
 import type { StoredTransferToken } from '../token-store/transfer-token-store.interface';
 import type { Instant } from './clock';
 

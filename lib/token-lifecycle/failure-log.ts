@@ -1,5 +1,5 @@
 import type { TransferAuthError } from '../errors/transfer-auth.error';
-import { FAILURE_LOG_INTERVAL_MS } from '../transfer-auth.constants';
+import { FAILURE_LOG_INTERVAL_MS } from '../internal.constants';
 
 /** @internal Where the lifecycle reports; the Nest layer plugs in its Logger and Subject. */
 export type LogFn = (level: 'log' | 'warn' | 'error', message: string) => void;

@@ -1,6 +1,6 @@
 import { TransferAuthError } from '../errors/transfer-auth.error';
 import type { ResolvedTransferAuthOptions } from '../resolve-options';
-import { CREDENTIALS_COOLDOWN_MAX_MS, CREDENTIALS_COOLDOWN_MIN_MS } from '../transfer-auth.constants';
+import { CREDENTIALS_COOLDOWN_MAX_MS, CREDENTIALS_COOLDOWN_MIN_MS } from '../internal.constants';
 import { backoffDelay } from './backoff';
 
 /**

@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import type { TransferAuthError } from '../errors/transfer-auth.error';
-import { MAX_TIMER_DELAY_MS } from '../transfer-auth.constants';
+import { MAX_TIMER_DELAY_MS } from '../internal.constants';
 import type { CachedToken } from './cached-token';
 
 const noop = (): void => undefined;

@@ -2,7 +2,7 @@ import { TransferAuthError } from '../errors/transfer-auth.error';
 import type { ResolvedTransferAuthOptions } from '../resolve-options';
 import type { StoredTransferToken, TransferTokenStoreLock } from '../token-store/transfer-token-store.interface';
 import type { TokenEndpoint } from '../transfer-api.client';
-import { STORE_TIMEOUT_MS } from '../transfer-auth.constants';
+import { STORE_TIMEOUT_MS } from '../internal.constants';
 import {
   fromStored,
   spentEntry,

@@ -1,4 +1,4 @@
-import { MAX_TIMER_DELAY_MS } from '../transfer-auth.constants';
+import { MAX_TIMER_DELAY_MS } from '../internal.constants';
 import type { Clock } from './clock';
 
 /**

@@ -3,7 +3,7 @@ import type {
   TransferTokenStore,
   TransferTokenStoreLock,
 } from '../token-store/transfer-token-store.interface';
-import { STORE_TIMEOUT_MS } from '../transfer-auth.constants';
+import { STORE_TIMEOUT_MS } from '../internal.constants';
 import type { LogFn } from './failure-log';
 import { shutdownError } from './failure-policy';
 

@@ -1,4 +1,4 @@
-import { UNAUTHORIZED_SPACING_MAX_MS, UNAUTHORIZED_SPACING_MIN_MS } from '../transfer-auth.constants';
+import { UNAUTHORIZED_SPACING_MAX_MS, UNAUTHORIZED_SPACING_MIN_MS } from '../internal.constants';
 
 /**
  * @internal Spacing of 401-driven renewals. A 401 from a Transfer call usually means an expired or

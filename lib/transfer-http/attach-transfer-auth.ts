@@ -7,7 +7,7 @@ import {
   type InternalAxiosRequestConfig,
 } from 'axios';
 import { inspect } from 'node:util';
-import { REDACTED } from '../transfer-auth.constants';
+import { REDACTED } from '../internal.constants';
 
 /** What `attachTransferAuth` needs of a token provider (`TransferAuthService` has it). */
 export interface TransferTokenSource {

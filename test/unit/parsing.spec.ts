@@ -1,4 +1,4 @@
-import { MAX_RETRY_AFTER_MS } from '../../lib/transfer-auth.constants';
+import { MAX_RETRY_AFTER_MS } from '../../lib/internal.constants';
 import { parseUpstreamTimestamp } from '../../lib/dto/agent-token-response.dto';
 import { TransferAuthError } from '../../lib/errors/transfer-auth.error';
 import { backoffDelay, parseRetryAfter } from '../../lib/token-lifecycle/backoff';

@@ -1,5 +1,5 @@
 import type { TransferTokenStoreLock } from '../../../lib/token-store/transfer-token-store.interface';
-import { MAX_TIMER_DELAY_MS } from '../../../lib/transfer-auth.constants';
+import { MAX_TIMER_DELAY_MS } from '../../../lib/internal.constants';
 import { flush, harness, outcome, type Harness } from '../support/stub-endpoint';
 import { useFakeClock } from '../lifecycle/support';
 import { ProxyStore } from '../support/test-stores';
