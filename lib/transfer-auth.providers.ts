@@ -14,12 +14,12 @@ import { redactSecrets } from './utils/redact-secrets';
 /** Extras of `forRoot` / `forRootAsync` beyond the options themselves. */
 export interface TransferAuthModuleExtras {
   /** Register the module globally, so that every module can inject its services without importing it. */
-  isGlobal?: boolean;
+  isGlobal?: boolean | undefined;
   /**
    * Name of this registration, for apps with several agents: its service and client are then injected
    * with `@InjectTransferAuth(name)` / `@InjectTransferHttp(name)`. Unnamed: injected by class.
    */
-  name?: string;
+  name?: string | undefined;
 }
 
 const OPTION_KEYS: readonly (keyof TransferAuthModuleOptions)[] = [

@@ -9,12 +9,12 @@ import { getTransferAuthToken } from '../transfer-auth.decorators';
 /** Options of {@link TransferAuthHealthIndicator.isHealthy}. */
 export interface TransferAuthHealthOptions {
   /** The registration to check (`forRoot({ name })`); none: the unnamed one. */
-  name?: string;
+  name?: string | undefined;
   /**
    * With no usable token cached, how long to wait for one before reporting `down`.
    * @default 3000
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 /** What the indicator reports under its key. No token or secret, ever. */

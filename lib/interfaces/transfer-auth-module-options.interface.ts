@@ -15,18 +15,18 @@ export interface TransferAuthRefreshOptions {
    * Path of the Refresh token endpoint, relative to `baseUrl`.
    * @default the `authPath`
    */
-  path?: string;
+  path?: string | undefined;
   /**
    * HTTP method of the Refresh token call.
    * @default 'PATCH'
    */
-  method?: RefreshHttpMethod;
+  method?: RefreshHttpMethod | undefined;
   /**
    * Where the refresh token goes: `Authorization: Bearer <refresh_token>` (`header`), the JSON body
    * `{ "refresh_token" }` (`body`), or both.
    * @default 'both'
    */
-  tokenIn?: RefreshTokenLocation;
+  tokenIn?: RefreshTokenLocation | undefined;
 }
 
 /** Retries of upstream calls that failed for a transient reason (network, 408, 429, 5xx). */
@@ -38,19 +38,19 @@ export interface TransferAuthRetryOptions {
    * @default 3
    * @deprecated
    */
-  maxAttempts?: number;
+  maxAttempts?: number | undefined;
   /**
    * Backoff after the first failed renewal; each further one doubles, with jitter. Lowered to
    * `maxDelayMs` when above it.
    * @default 200
    */
-  baseDelayMs?: number;
+  baseDelayMs?: number | undefined;
   /**
    * Longest backoff delay: a cap that holds whatever `baseDelayMs` is. A `Retry-After` may ask for
    * longer (obeyed up to 5 minutes).
    * @default 5000
    */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
 }
 
 /** Options of {@link TransferAuthModule}. */
@@ -64,44 +64,44 @@ export interface TransferAuthModuleOptions {
    * It is the only place credentials and tokens are ever sent.
    * @default 'https://api.freedompay.kz'
    */
-  baseUrl?: string;
+  baseUrl?: string | undefined;
   /**
    * Path of the Get token endpoint.
    * @default '/v5/partner/transfer/agent/auth'
    */
-  authPath?: string;
+  authPath?: string | undefined;
   /**
    * Shape of the Refresh token call (merged with the defaults), or `false` to never use the refresh
    * endpoint and always authenticate again with the agent credentials.
    * @default { path: authPath, method: 'PATCH', tokenIn: 'both' }
    */
-  refresh?: TransferAuthRefreshOptions | false;
+  refresh?: TransferAuthRefreshOptions | false | undefined;
   /**
    * How long before expiry a token counts as stale and is renewed in the background. Clamped between
    * the safety window (min(5 s, 10% of the lifetime)) and half the token's lifetime.
    * @default 20% of the token lifetime, at most 60000
    */
-  refreshMarginMs?: number;
+  refreshMarginMs?: number | undefined;
   /**
    * Deadline of each upstream request, from connect to the last byte of the response.
    * @default 10000
    */
-  requestTimeoutMs?: number;
+  requestTimeoutMs?: number | undefined;
   /**
    * Retries of transient failures (merged with the defaults).
    * @default { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 5000 }
    */
-  retry?: TransferAuthRetryOptions;
+  retry?: TransferAuthRetryOptions | undefined;
   /**
    * Fetch a token while the application initialises. Bad credentials or options then fail the
    * application's start; an unreachable upstream does not (the token is fetched in the background).
    * @default true
    */
-  fetchOnStartup?: boolean;
+  fetchOnStartup?: boolean | undefined;
   /**
    * Where the current token is kept and locked while it is renewed. The default keeps it in this
    * process, one store per registration; a shared store lets several processes use one token.
    * @default a new in-process store
    */
-  store?: TransferTokenStore;
+  store?: TransferTokenStore | undefined;
 }
