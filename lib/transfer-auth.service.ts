@@ -21,35 +21,35 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
   /** `token.acquired`, `token.refreshed`, `token.failed`, `token.invalidated`. Never carries a token. */
   readonly events$: Observable<TransferAuthEvent>;
 
-  readonly #events = new Subject<TransferAuthEvent>();
-  readonly #logger: Logger;
-  readonly #rawOptions: TransferAuthModuleOptions;
-  readonly #name: string | undefined;
-  #options: ResolvedTransferAuthOptions | undefined;
-  #lifecycle: TokenLifecycle | undefined;
+  private readonly events = new Subject<TransferAuthEvent>();
+  private readonly logger: Logger;
+  private readonly rawOptions: TransferAuthModuleOptions;
+  private readonly name: string | undefined;
+  private options: ResolvedTransferAuthOptions | undefined;
+  private lifecycle: TokenLifecycle | undefined;
   /** Shut down, possibly before init: closed for good, whatever is called later. */
-  #closed = false;
+  private closed = false;
 
   /**
    * Made by the module; `name` is the registration's name (`forRoot({ name })`), used in log lines.
    */
   constructor(@Inject(TRANSFER_AUTH_MODULE_OPTIONS) options: TransferAuthModuleOptions, @Optional() name?: string) {
-    this.#rawOptions = options;
-    this.#name = name;
-    this.#logger = new Logger(name === undefined ? 'TransferAuth' : `TransferAuth:${name}`);
-    this.events$ = this.#events.asObservable();
+    this.rawOptions = options;
+    this.name = name;
+    this.logger = new Logger(name === undefined ? 'TransferAuth' : `TransferAuth:${name}`);
+    this.events$ = this.events.asObservable();
   }
 
   /** Validates the options and, with `fetchOnStartup`, fetches the first token. */
   async onModuleInit(): Promise<void> {
-    if (!this.#closed) await this.#core().start();
+    if (!this.closed) await this.core().start();
   }
 
   /** Stops the schedule, aborts upstream calls, settles waiting callers with `SHUTDOWN`. */
   onApplicationShutdown(): void {
-    this.#closed = true;
-    this.#lifecycle?.close();
-    this.#events.complete();
+    this.closed = true;
+    this.lifecycle?.close();
+    this.events.complete();
   }
 
   /**
@@ -57,10 +57,10 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
    * no network call. Rejects with a {@link TransferAuthError}.
    */
   getAccessToken(): Promise<string> {
-    const lifecycle = this.#lifecycle;
+    const lifecycle = this.lifecycle;
     if (lifecycle !== undefined) return lifecycle.getAccessToken(); // the hot path
     try {
-      return this.#core().getAccessToken();
+      return this.core().getAccessToken();
     } catch (error) {
       return Promise.reject(error); // invalid options or closed: a rejection, like every other failure
     }
@@ -74,7 +74,7 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
   /** A new token now, whatever the cache holds; concurrent calls share one upstream call. */
   forceRefresh(): Promise<string> {
     try {
-      return this.#core().forceRefresh();
+      return this.core().forceRefresh();
     } catch (error) {
       return Promise.reject(error);
     }
@@ -85,56 +85,61 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
    * if another caller already replaced it, nothing is dropped.
    */
   invalidate(token?: string): void {
-    if (!this.#closed) this.#core().invalidate(token);
+    if (!this.closed) this.core().invalidate(token);
   }
 
   /** A snapshot of the token state, with no secrets: safe to log or serve. */
   getStatus(): TransferAuthStatus {
-    if (this.#closed && this.#lifecycle === undefined) {
+    if (this.closed && this.lifecycle === undefined) {
       return { state: 'closed', accessExpiresAt: null, refreshExpiresAt: null, lastRefreshAt: null };
     }
-    return this.#core().getStatus();
+    return this.core().getStatus();
   }
 
   /** The configured base URL (validated): the only place credentials and tokens are ever sent. */
   getBaseUrl(): string {
-    return (this.#options ??= resolveTransferAuthOptions(this.#rawOptions, this.#name)).baseUrl;
+    return (this.options ??= resolveTransferAuthOptions(this.rawOptions, this.name)).baseUrl;
   }
 
   /** @internal The registration's `name`, for messages. */
   get registrationName(): string | undefined {
-    return this.#name;
+    return this.name;
   }
 
   /** @internal The agent id, for messages (an identifier, not a secret); '?' when the options are invalid. */
   agentIdForMessages(): string {
-    const agentId = this.#rawOptions?.agentId;
+    const agentId = this.rawOptions?.agentId;
     return typeof agentId === 'string' ? agentId : '?';
   }
 
   /** @internal Whether `other` serves the same agent at the same base URL (both with valid options). */
   sameAgentAs(other: TransferAuthService): boolean {
     try {
-      const mine = (this.#options ??= resolveTransferAuthOptions(this.#rawOptions, this.#name));
-      const theirs = (other.#options ??= resolveTransferAuthOptions(other.#rawOptions, other.#name));
+      const mine = (this.options ??= resolveTransferAuthOptions(this.rawOptions, this.name));
+      const theirs = (other.options ??= resolveTransferAuthOptions(other.rawOptions, other.name));
       return mine.agentId === theirs.agentId && mine.baseUrl === theirs.baseUrl;
     } catch {
       return false; // invalid options fail the init anyway
     }
   }
 
-  /** @internal */
-  [inspect.custom](): string {
-    const state = this.#lifecycle?.getStatus().state ?? 'idle';
-    return `TransferAuthService { agentId: ${inspect(this.#rawOptions?.agentId)}, state: '${state}', agentSecret: '[redacted]' }`;
+  /** Printed as JSON (a logger, a devtools graph): the agent and the state, never the options. */
+  toJSON(): { agentId: string; state: string } {
+    return { agentId: this.agentIdForMessages(), state: this.getStatus().state };
   }
 
-  #core(): TokenLifecycle {
-    if (this.#lifecycle === undefined) {
-      if (this.#closed) throw new TransferAuthError('SHUTDOWN', 'The token provider is shut down.');
+  /** @internal */
+  [inspect.custom](): string {
+    const state = this.lifecycle?.getStatus().state ?? 'idle';
+    return `TransferAuthService { agentId: ${inspect(this.rawOptions?.agentId)}, state: '${state}', agentSecret: '[redacted]' }`;
+  }
+
+  private core(): TokenLifecycle {
+    if (this.lifecycle === undefined) {
+      if (this.closed) throw new TransferAuthError('SHUTDOWN', 'The token provider is shut down.');
       // Validated here, once, the first time anything needs it (init, or an earlier call).
-      const options = (this.#options = resolveTransferAuthOptions(this.#rawOptions, this.#name));
-      this.#lifecycle = new TokenLifecycle(options, {
+      const options = (this.options = resolveTransferAuthOptions(this.rawOptions, this.name));
+      this.lifecycle = new TokenLifecycle(options, {
         endpoint: new TransferApiClient(options),
         store: options.store,
         // The default store is this registration's alone: no key space to keep apart.
@@ -142,11 +147,11 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
           ? {}
           : { storeKey: tokenStoreKey(options.baseUrl, options.agentId, options.agentSecret) }),
         hooks: {
-          log: (level, message) => this.#logger[level](message),
-          emit: (event) => this.#events.next(event),
+          log: (level, message) => this.logger[level](message),
+          emit: (event) => this.events.next(event),
         },
       });
     }
-    return this.#lifecycle;
+    return this.lifecycle;
   }
 }

@@ -116,6 +116,11 @@ export class TokenLifecycle {
   }
 
   /** Names the state only: no token, ever. */
+  toJSON(): { state: string } {
+    return { state: this.getStatus().state };
+  }
+
+  /** Names the state only: no token, ever. */
   [inspect.custom](): string {
     return `TokenLifecycle { state: '${this.getStatus().state}' }`;
   }

@@ -6,46 +6,51 @@ import type { StoredTransferToken, TransferTokenStore, TransferTokenStoreLock } 
  * own, so nothing is shared between agents or with other processes.
  */
 export class InProcessTokenStore implements TransferTokenStore {
-  readonly #entries = new Map<string, StoredTransferToken>();
-  readonly #locks = new Map<string, { readonly id: symbol; readonly until: number }>();
-  readonly #watchers = new Map<string, Set<() => void>>();
+  private readonly entries = new Map<string, StoredTransferToken>();
+  private readonly locks = new Map<string, { readonly id: symbol; readonly until: number }>();
+  private readonly watchers = new Map<string, Set<() => void>>();
 
   read(key: string): Promise<StoredTransferToken | undefined> {
-    return Promise.resolve(this.#entries.get(key));
+    return Promise.resolve(this.entries.get(key));
   }
 
   write(key: string, entry: StoredTransferToken): Promise<boolean> {
-    if (entry.version !== (this.#entries.get(key)?.version ?? 0) + 1) return Promise.resolve(false);
-    this.#entries.set(key, entry);
-    for (const onChange of this.#watchers.get(key) ?? []) queueMicrotask(onChange);
+    if (entry.version !== (this.entries.get(key)?.version ?? 0) + 1) return Promise.resolve(false);
+    this.entries.set(key, entry);
+    for (const onChange of this.watchers.get(key) ?? []) queueMicrotask(onChange);
     return Promise.resolve(true);
   }
 
   lock(key: string, ttlMs: number): Promise<TransferTokenStoreLock | undefined> {
     const now = performance.now();
-    const held = this.#locks.get(key);
+    const held = this.locks.get(key);
     if (held !== undefined && now < held.until) return Promise.resolve(undefined);
     const id = Symbol(key);
-    this.#locks.set(key, { id, until: now + ttlMs });
+    this.locks.set(key, { id, until: now + ttlMs });
     return Promise.resolve({
       release: () => {
-        if (this.#locks.get(key)?.id === id) this.#locks.delete(key);
+        if (this.locks.get(key)?.id === id) this.locks.delete(key);
         return Promise.resolve();
       },
     });
   }
 
   watch(key: string, onChange: () => void): () => void {
-    const set = this.#watchers.get(key) ?? new Set();
-    this.#watchers.set(key, set.add(onChange));
+    const set = this.watchers.get(key) ?? new Set();
+    this.watchers.set(key, set.add(onChange));
     return () => {
       set.delete(onChange);
-      if (set.size === 0) this.#watchers.delete(key);
+      if (set.size === 0) this.watchers.delete(key);
     };
+  }
+
+  /** Names the store, never what it holds. */
+  toJSON(): { store: string; keys: number } {
+    return { store: 'InProcessTokenStore', keys: this.entries.size };
   }
 
   /** @internal Names the store, never what it holds. */
   [inspect.custom](): string {
-    return `InProcessTokenStore { keys: ${this.#entries.size} }`;
+    return `InProcessTokenStore { keys: ${this.entries.size} }`;
   }
 }
