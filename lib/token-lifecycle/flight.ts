@@ -61,8 +61,8 @@ export class Flight {
 
   /**
    * The last flight that landed, kept: with no Flight alive between renewals, V8 drops the optimised
-   * code of the callers' path at a full GC, and the next stampede runs unoptimised (measured: 10,000
-   * callers joining in 1.0 ms instead of 0.1 ms; BENCHMARKS.md, case 2).
+   * code of the callers' path at a full GC, and the next stampede runs unoptimised (the stampede case
+   * of the benchmarks shows it).
    */
   static lastLanded: Flight | undefined;
 
