@@ -88,7 +88,7 @@ export class TransferApiClient implements TokenEndpoint {
 
   getToken(): Promise<UpstreamTokenResponse> {
     const body = AgentAuthRequestDto.of(this.options.agentId, this.options.agentSecret);
-    return this.send('Get token', 'POST', this.options.authPath, JSON.stringify(body), undefined);
+    return this.send('Get token', 'POST', this.options.authPath, body.toBody(), undefined);
   }
 
   refreshToken(refreshToken: string): Promise<UpstreamTokenResponse> {
@@ -104,7 +104,7 @@ export class TransferApiClient implements TokenEndpoint {
       'Refresh token',
       refresh.method,
       refresh.path,
-      inBody ? JSON.stringify(RefreshTokenRequestDto.of(refreshToken)) : undefined,
+      inBody ? RefreshTokenRequestDto.of(refreshToken).toBody() : undefined,
       inHeader ? `Bearer ${refreshToken}` : undefined,
     );
   }

@@ -1,4 +1,6 @@
 import { IsNotEmpty, IsString, Matches, MaxLength } from 'class-validator';
+import { inspect, type InspectOptionsStylized } from 'node:util';
+import { hideFields, inspectRedacted, redactedView } from './redacted-fields';
 
 /**
  * `YYYY-MM-DDTHH:mm:ss[.fraction](Z|±hh:mm)`, as the upstream sends it: `2024-10-02T10:52:21.000000Z`.
@@ -7,7 +9,14 @@ import { IsNotEmpty, IsString, Matches, MaxLength } from 'class-validator';
 export const UPSTREAM_TIMESTAMP =
   /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})$/i;
 
-/** Answer of Get token (and of the assumed Refresh token): a token pair with its expiry times. */
+const TOKEN_FIELDS = ['access_token', 'refresh_token', 'access_expire_at', 'refresh_expire_at'] as const;
+const TOKEN_SECRETS = ['access_token', 'refresh_token'] as const;
+
+/**
+ * Answer of Get token (and of the assumed Refresh token): a token pair with its expiry times.
+ * `JSON.stringify` and `util.inspect` show both tokens as `[redacted]`, and spreads or `Object.keys` do
+ * not list them; the expiry times are shown.
+ */
 export class AgentTokenResponseDto {
   /** Short-lived token, sent as `Authorization: Bearer <access_token>` on every Transfer call. */
   @IsString()
@@ -30,6 +39,21 @@ export class AgentTokenResponseDto {
   @IsString()
   @Matches(UPSTREAM_TIMESTAMP)
   refresh_expire_at!: string;
+
+  constructor() {
+    // In the constructor, so that instances made by class-transformer's plainToInstance are covered too.
+    hideFields(this, TOKEN_SECRETS);
+  }
+
+  /** What `JSON.stringify` shows: the expiry times, and the tokens as `[redacted]`. */
+  toJSON(): Record<string, unknown> {
+    return redactedView(this, TOKEN_FIELDS, TOKEN_SECRETS);
+  }
+
+  /** @internal */
+  [inspect.custom](_depth: number, options: InspectOptionsStylized): string {
+    return inspectRedacted('AgentTokenResponseDto', this.toJSON(), options);
+  }
 }
 
 /**

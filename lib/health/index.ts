@@ -1,2 +1,7 @@
 export { TransferAuthHealthIndicator } from './transfer-auth.health';
-export type { TransferAuthHealthData, TransferAuthHealthOptions } from './transfer-auth.health';
+export type {
+  TransferAuthHealthCode,
+  TransferAuthHealthData,
+  TransferAuthHealthOptions,
+  TransferAuthHealthState,
+} from './transfer-auth.health';

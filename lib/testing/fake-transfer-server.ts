@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { AGENTS_PATH, DEFAULT_AUTH_PATH } from '../transfer-auth.constants';
 import { MAX_RESPONSE_BYTES } from '../internal.constants';
+import { bearerToken, fakeRoutes, parseObject, routeRequest, type FakeRoutes } from './fake-routes';
 import type {
   FakeCallCounters,
   FakeEndpoint,
@@ -23,6 +23,14 @@ interface QueuedFault {
   times: number;
 }
 
+interface CallWaiter {
+  done: () => boolean;
+  resolve: () => void;
+  reject: (error: Error) => void;
+  count: number;
+  endpoint: keyof FakeCallCounters;
+}
+
 /**
  * An in-process fake of Freedom Pay's Transfer auth endpoints, on a real loopback socket: Get token,
  * Refresh token (rotating the pair), and the protected `GET /v5/partner/transfer/agents`. It keeps
@@ -34,6 +42,10 @@ interface QueuedFault {
  * // ...
  * await fake.stop();
  * ```
+ *
+ * Give it the same `authPath` and `refresh` options as the module: it serves Refresh token where the
+ * module sends it (by method and path, and by the refresh token a request carries when a refresh is a
+ * `POST` on the auth path).
  */
 export class FakeTransferServer {
   readonly agentId: string;
@@ -54,19 +66,22 @@ export class FakeTransferServer {
    */
   faultPolicy: FakeFaultPolicy | undefined;
 
-  private readonly authPath: string;
-  private readonly refreshPath: string;
-  private readonly refreshMethod: string;
-  private readonly refreshTokenIn: 'header' | 'body' | 'both';
+  private readonly routes: FakeRoutes;
   private readonly agents: unknown;
   private readonly accessTokens = new Map<string, Issued>();
   private readonly refreshTokens = new Map<string, Issued>();
   private readonly faults: QueuedFault[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly pending = new Set<NodeJS.Timeout>();
-  private readonly callWaiters = new Set<{ done: () => boolean; resolve: () => void }>();
+  private readonly callWaiters = new Set<CallWaiter>();
   private server: Server | undefined;
   private baseUrl: string | undefined;
+  /** The `start()` under way: concurrent calls share it, and with it one server. */
+  private starting: Promise<this> | undefined;
+  /** The `stop()` under way: concurrent calls share it. */
+  private stopping: Promise<void> | undefined;
+  /** Stopped since the last start: `url` throws, waiters are rejected. */
+  private stopped = false;
 
   constructor(options: FakeTransferServerOptions = {}) {
     this.agentId = options.agentId ?? 'fake-agent';
@@ -74,43 +89,62 @@ export class FakeTransferServer {
     this.accessTtlMs = options.accessTtlMs ?? 3_600_000;
     this.refreshTtlMs = options.refreshTtlMs ?? 86_400_000;
     this.clockOffsetMs = options.clockOffsetMs ?? 0;
-    this.authPath = options.authPath ?? DEFAULT_AUTH_PATH;
-    this.refreshPath = options.refresh?.path ?? this.authPath;
-    this.refreshMethod = (options.refresh?.method ?? 'PATCH').toUpperCase();
-    this.refreshTokenIn = options.refresh?.tokenIn ?? 'both';
+    this.routes = fakeRoutes(options);
     this.agents = options.agents ?? { data: [{ id: 1, agent_id: this.agentId, name: 'Fake agent', currency: 'KZT' }] };
   }
 
-  /** Starts listening on 127.0.0.1 (`port` 0 or none: any free port). Resolves to the server itself. */
+  /**
+   * Starts listening on 127.0.0.1 (`port` 0 or none: any free port). Resolves to the server itself.
+   * Calls made while it is starting or listening share the one server (and ignore their `port`); after
+   * {@link stop} it can be started again, on a new port unless one is given.
+   */
   async start(port = 0): Promise<this> {
+    if (this.stopping) await this.stopping;
     if (this.server) return this;
-    const server = createServer((req, res) => this.handle(req, res));
-    server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
+    this.starting ??= this.listen(port).finally(() => {
+      this.starting = undefined;
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-    this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    return this;
+    return this.starting;
   }
 
-  /** Closes every connection (hanging ones included) and stops listening. */
+  /**
+   * Closes every connection (hanging ones included) and stops listening; a start under way is finished
+   * first, then stopped. Afterwards {@link url} throws and pending {@link waitForCalls} reject.
+   */
   async stop(): Promise<void> {
+    if (this.starting) await this.starting.catch(() => undefined);
+    if (this.stopping) return this.stopping;
     const server = this.server;
     this.server = undefined;
+    this.baseUrl = undefined;
+    this.stopped = true;
     for (const timer of this.pending) clearTimeout(timer);
     this.pending.clear();
     for (const socket of this.sockets) socket.destroy();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const waiter of this.callWaiters) {
+      waiter.reject(
+        new Error(
+          `FakeTransferServer stopped before calls.${waiter.endpoint} reached ${waiter.count} (it is ${this.calls[waiter.endpoint]}).`,
+        ),
+      );
+    }
+    this.callWaiters.clear();
+    if (server === undefined) return;
+    this.stopping = new Promise<void>((resolve) => server.close(() => resolve())).finally(() => {
+      this.stopping = undefined;
+    });
+    return this.stopping;
   }
 
-  /** `http://127.0.0.1:<port>`: pass it as the module's `baseUrl`. */
+  /** `http://127.0.0.1:<port>`: pass it as the module's `baseUrl`. Throws unless the fake is listening. */
   get url(): string {
-    if (this.baseUrl === undefined) throw new Error('FakeTransferServer is not started: await start() first.');
+    if (this.baseUrl === undefined) {
+      throw new Error(
+        this.stopped
+          ? 'FakeTransferServer is stopped: it has no url until it is started again.'
+          : 'FakeTransferServer is not started: await start() first.',
+      );
+    }
     return this.baseUrl;
   }
 
@@ -140,11 +174,15 @@ export class FakeTransferServer {
   /**
    * Resolves once `calls[endpoint]` (default: `total`) reaches `count`: e.g. to act while the client's
    * request is known to be in flight. Counted when the request body has arrived, before any fault.
+   * Rejects when the fake is stopped first (or already is, and the count is not reached).
    */
   waitForCalls(count: number, endpoint: keyof FakeCallCounters = 'total'): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const waiter = { done: () => this.calls[endpoint] >= count, resolve };
+    return new Promise<void>((resolve, reject) => {
+      const waiter: CallWaiter = { done: () => this.calls[endpoint] >= count, resolve, reject, count, endpoint };
       if (waiter.done()) return resolve();
+      if (this.stopped) {
+        return reject(new Error(`FakeTransferServer is stopped: calls.${endpoint} cannot reach ${count}.`));
+      }
       this.callWaiters.add(waiter);
     });
   }
@@ -195,13 +233,29 @@ export class FakeTransferServer {
     return this;
   }
 
+  private async listen(port: number): Promise<this> {
+    const server = createServer((req, res) => this.handle(req, res));
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+    this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    this.stopped = false;
+    return this;
+  }
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       const path = (req.url ?? '/').split('?')[0] as string;
-      const endpoint = this.route(req.method ?? 'GET', path);
+      const endpoint = routeRequest(this.routes, req.method ?? 'GET', path, req.headers, body);
       const record: FakeRequestRecord = {
         endpoint,
         method: req.method ?? 'GET',
@@ -300,13 +354,6 @@ export class FakeTransferServer {
     }
   }
 
-  private route(method: string, path: string): FakeEndpoint | 'unknown' {
-    if (path === this.authPath && method === 'POST') return 'auth';
-    if (path === this.refreshPath && method === this.refreshMethod) return 'refresh';
-    if (path === AGENTS_PATH && method === 'GET') return 'agents';
-    return 'unknown';
-  }
-
   private takeFault(endpoint: FakeEndpoint): FakeFault | undefined {
     const index = this.faults.findIndex((f) => f.endpoint === endpoint || f.endpoint === 'any');
     if (index < 0) return undefined;
@@ -328,12 +375,13 @@ export class FakeTransferServer {
         return [200, this.issuePair()];
       }
       case 'refresh': {
-        const header = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
+        const tokenIn = this.routes.refresh === false ? 'both' : this.routes.refresh.tokenIn;
+        const header = bearerToken(req.headers);
         const fromBody = parseObject(body)?.['refresh_token'];
-        const wantHeader = this.refreshTokenIn !== 'body';
-        const wantBody = this.refreshTokenIn !== 'header';
+        const wantHeader = tokenIn !== 'body';
+        const wantBody = tokenIn !== 'header';
         if ((wantHeader && header === undefined) || (wantBody && typeof fromBody !== 'string')) {
-          return [400, { message: `refresh token expected in ${this.refreshTokenIn}` }];
+          return [400, { message: `refresh token expected in ${tokenIn}` }];
         }
         const token = (wantHeader ? header : fromBody) as string;
         if (wantHeader && wantBody && header !== fromBody) return [400, { message: 'header and body disagree' }];
@@ -343,7 +391,7 @@ export class FakeTransferServer {
         return [200, this.issuePair()];
       }
       case 'agents': {
-        const token = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
+        const token = bearerToken(req.headers);
         if (token === undefined || !this.usable(this.accessTokens.get(token)))
           return [401, { message: 'invalid or expired token' }];
         return [200, this.agents];
@@ -402,17 +450,6 @@ export class FakeTransferServer {
       fn();
     }, ms);
     this.pending.add(timer);
-  }
-}
-
-function parseObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
   }
 }
 

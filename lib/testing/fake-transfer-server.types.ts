@@ -1,3 +1,8 @@
+import type {
+  RefreshHttpMethod,
+  TransferAuthRefreshOptions,
+} from '../interfaces/transfer-auth-module-options.interface';
+
 /** Which endpoint of the fake a fault applies to. */
 export type FakeEndpoint = 'auth' | 'refresh' | 'agents';
 
@@ -42,19 +47,31 @@ export type FakeFaultPolicy = (endpoint: FakeEndpoint) => FakeFault | undefined;
 /** Options of {@link FakeTransferServer}; each has a default. */
 export interface FakeTransferServerOptions {
   /** @default 'fake-agent' */
-  agentId?: string;
+  agentId?: string | undefined;
   /** @default a random string */
-  agentSecret?: string;
+  agentSecret?: string | undefined;
   /** Lifetime of issued access tokens. @default 3600000 (1 h) */
-  accessTtlMs?: number;
+  accessTtlMs?: number | undefined;
   /** Lifetime of issued refresh tokens. @default 86400000 (24 h) */
-  refreshTtlMs?: number;
+  refreshTtlMs?: number | undefined;
   /** The fake's clock runs this far ahead of the local one (negative: behind). @default 0 */
-  clockOffsetMs?: number;
-  /** @default '/v5/partner/transfer/agent/auth' */
-  authPath?: string;
-  /** Shape of the refresh endpoint it serves (mirror of the module's `refresh` option). */
-  refresh?: { path?: string; method?: string; tokenIn?: 'header' | 'body' | 'both' };
+  clockOffsetMs?: number | undefined;
+  /** Path of Get token (`POST`): give it the module's `authPath`. @default '/v5/partner/transfer/agent/auth' */
+  authPath?: string | undefined;
+  /**
+   * The refresh endpoint it serves: give it the module's `refresh` option, as is. Merged with the same
+   * defaults (`path`: the `authPath`, `method`: `PATCH`, `tokenIn`: `both`); `false`: no refresh endpoint
+   * (such requests get 404). A refresh may share method and path with Get token (`POST` on the auth
+   * path): a request carrying a refresh token where `tokenIn` puts it is then a refresh.
+   * @default { path: authPath, method: 'PATCH', tokenIn: 'both' }
+   */
+  refresh?:
+    | (Omit<TransferAuthRefreshOptions, 'method'> & {
+        /** Compared without regard to case. */
+        method?: RefreshHttpMethod | (string & Record<never, never>) | undefined;
+      })
+    | false
+    | undefined;
   /** What `GET /v5/partner/transfer/agents` answers to a valid token. */
   agents?: unknown;
 }

@@ -2,6 +2,7 @@ import { TransferAuthError, type TransferAuthEvent, type TransferAuthService } f
 import type { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import { filter, firstValueFrom, map, take, timeout } from 'rxjs';
 import type { FaultCase } from './fault-table';
+import { fakeUrl } from '../support/e2e';
 
 /** A real wait: only for e2e tests over sockets, where Jest's fake timers cannot drive the I/O. */
 export function pause(ms: number): Promise<void> {
@@ -48,14 +49,20 @@ export function nextEvent(
   );
 }
 
-/** Applies a fault of the table to every auth request of `fake` (`refused`: stops the fake). */
+/**
+ * Applies a fault of the table to every auth request of `fake` (`refused`: stops the fake; `fakeUrl`
+ * still gives its old url, which now refuses connections).
+ */
 export async function injectFault(fake: FakeTransferServer, fault: FaultCase, holdMs?: number): Promise<void> {
-  if (fault.fault === 'refused') return fake.stop();
+  if (fault.fault === 'refused') {
+    fakeUrl(fake); // remembered while the fake still has one
+    return fake.stop();
+  }
   fake.failAlways('any', { ...fault.fault(fake), ...(holdMs === undefined ? {} : { holdMs }) });
 }
 
 /** Undoes {@link injectFault}: `clearFaults()`, or restarts a stopped fake on its old port. */
 export async function clearFault(fake: FakeTransferServer, fault: FaultCase): Promise<void> {
   fake.clearFaults();
-  if (fault.fault === 'refused') await fake.start(Number(new URL(fake.url).port));
+  if (fault.fault === 'refused') await fake.start(Number(new URL(fakeUrl(fake)).port));
 }

@@ -8,6 +8,7 @@ import {
 } from 'nestjs-freedompay-transfer-auth';
 import type { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import type { Subscription } from 'rxjs';
+import { fakeUrl } from './e2e';
 
 /** Every line any Nest logger printed while installed. */
 export class CapturingLogger implements LoggerService {
@@ -53,7 +54,7 @@ export function fakeOptions(
   return {
     agentId: fake.agentId,
     agentSecret: fake.agentSecret,
-    baseUrl: fake.url,
+    baseUrl: fakeUrl(fake), // also once the fake is stopped: tests of a refused connection
     requestTimeoutMs: 2_000,
     retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50 },
     ...overrides,

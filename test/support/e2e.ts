@@ -84,6 +84,24 @@ export class CountingServer {
   }
 }
 
+const lastUrls = new WeakMap<FakeTransferServer, string>();
+
+/**
+ * `fake.url`, remembered: for a fake stopped since (whose `url` throws), the url it had when last read
+ * here, a port that now refuses connections. What tests of "connection refused" point the module at.
+ */
+export function fakeUrl(fake: FakeTransferServer): string {
+  try {
+    const url = fake.url;
+    lastUrls.set(fake, url);
+    return url;
+  } catch (error) {
+    const last = lastUrls.get(fake);
+    if (last === undefined) throw error;
+    return last;
+  }
+}
+
 /** The agent secret and every token the fake ever issued: none of them may show up anywhere. */
 export function secretsOf(fake: FakeTransferServer): string[] {
   return [fake.agentSecret, ...fake.issuedTokens()];

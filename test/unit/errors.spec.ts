@@ -1,5 +1,4 @@
 import { inspect } from 'node:util';
-import { AgentAuthRequestDto, RefreshTokenRequestDto } from '../../lib/dto/agent-auth-request.dto';
 import { TransferAuthError, TransferAuthErrorCode } from '../../lib/errors/transfer-auth.error';
 import { toCachedToken } from '../../lib/token-lifecycle/cached-token';
 import { makeTokenResponse } from './support/stub-endpoint';
@@ -125,21 +124,8 @@ describe('TransferAuthError', () => {
   });
 });
 
-describe('secrets in DTOs and cached tokens', () => {
-  it('AgentAuthRequestDto: inspect hides the secret, the wire JSON keeps it', () => {
-    const dto = AgentAuthRequestDto.of('agent-7', 'the-agent-secret-99');
-    expect(inspect(dto, { showHidden: true, depth: 5 })).not.toContain('the-agent-secret-99');
-    expect(inspect(dto)).toContain('[redacted]');
-    expect(JSON.parse(JSON.stringify(dto))).toEqual({ agent_id: 'agent-7', agent_secret: 'the-agent-secret-99' });
-    expect(dto.agent_secret).toBe('the-agent-secret-99');
-  });
-
-  it('RefreshTokenRequestDto: inspect hides the refresh token, the wire JSON keeps it', () => {
-    const dto = RefreshTokenRequestDto.of('rt-0123456789');
-    expect(inspect(dto, { showHidden: true, depth: 5 })).not.toContain('rt-0123456789');
-    expect(JSON.parse(JSON.stringify(dto))).toEqual({ refresh_token: 'rt-0123456789' });
-  });
-
+// The DTOs: test/unit/dto.spec.ts.
+describe('secrets in cached tokens', () => {
   it('a cached token never shows its access or refresh token when printed', () => {
     const now = { mono: 1_000, wall: Date.parse('2025-01-01T00:00:00Z') };
     const { token, refresh } = toCachedToken(

@@ -1,0 +1,206 @@
+import { spawn } from 'node:child_process';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { DEFAULT_AUTH_PATH } from 'nestjs-freedompay-transfer-auth';
+import { FakeTransferServer, type FakeTransferServerOptions } from 'nestjs-freedompay-transfer-auth/testing';
+import { createAuthApp, fakeOptions, type AuthApp } from '../support/auth-app';
+import { builtPackage } from '../support/built-package';
+
+/** Listening TCP servers of this process. */
+function listeningServers(): number {
+  return process.getActiveResourcesInfo().filter((name) => name === 'TCPServerWrap').length;
+}
+
+/** The number of listening servers once it has dropped to `expected`, or after 100 loop turns (closed handles go a turn or two after `close`). */
+async function listeningServersSettled(expected: number): Promise<number> {
+  for (let turn = 0; turn < 100 && listeningServers() > expected; turn++) {
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return listeningServers();
+}
+
+/** One raw request to the fake, on a real socket. */
+function send(
+  url: string,
+  method: string,
+  path: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { method, headers: { 'Content-Type': 'application/json', ...headers } });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('FakeTransferServer (finding 9)', () => {
+  const fakes: FakeTransferServer[] = [];
+  let app: AuthApp | undefined;
+
+  function track(options: FakeTransferServerOptions = {}): FakeTransferServer {
+    const fake = new FakeTransferServer(options);
+    fakes.push(fake);
+    return fake;
+  }
+
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    for (const fake of fakes.splice(0)) await fake.stop();
+  });
+
+  describe('start() and stop()', () => {
+    it('concurrent start() calls share one server, and stop() leaves nothing listening', async () => {
+      const before = await listeningServersSettled(0);
+      const fake = track();
+      const [a, b, c] = await Promise.all([fake.start(), fake.start(), fake.start(0)]);
+      expect(a).toBe(fake);
+      expect(b).toBe(fake);
+      expect(c).toBe(fake);
+      expect(listeningServers()).toBe(before + 1); // 0.2.0: three, two of them leaked
+      expect((await send(fake.url, 'GET', '/nowhere')).status).toBe(404);
+      await fake.stop();
+      expect(await listeningServersSettled(before)).toBe(before);
+    });
+
+    it('a stop() during start() finishes the start, then stops: nothing keeps listening', async () => {
+      const before = await listeningServersSettled(0);
+      const fake = track();
+      const started = fake.start();
+      await Promise.all([fake.stop(), fake.stop()]);
+      await started;
+      expect(await listeningServersSettled(before)).toBe(before);
+      expect(() => fake.url).toThrow(/stopped/);
+    });
+
+    it('a process that starts the fake twice at once and stops it exits by itself', async () => {
+      const testing = join(builtPackage(), 'testing', 'index.js');
+      const script = `
+        const { FakeTransferServer } = require(${JSON.stringify(testing)});
+        (async () => {
+          const fake = new FakeTransferServer();
+          await Promise.all([fake.start(), fake.start()]);
+          await fake.stop();
+          console.log('done');
+        })();`;
+      const { code, out, killed } = await new Promise<{ code: number | null; out: string; killed: boolean }>(
+        (resolve, reject) => {
+          const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let text = '';
+          let killedByUs = false;
+          const kill = setTimeout(() => {
+            killedByUs = true;
+            child.kill('SIGKILL');
+          }, 10_000);
+          child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          child.on('error', reject);
+          child.on('exit', (exitCode) => {
+            clearTimeout(kill);
+            resolve({ code: exitCode, out: text, killed: killedByUs });
+          });
+        },
+      );
+      expect(out).toContain('done');
+      expect(killed).toBe(false); // 0.2.0: a leaked server kept the process alive until killed
+      expect(code).toBe(0);
+    }, 60_000);
+
+    it('url throws before start() and after stop(); a restart gets a url again', async () => {
+      const fake = track();
+      expect(() => fake.url).toThrow(/not started/);
+      await fake.start();
+      const port = Number(new URL(fake.url).port);
+      await fake.stop();
+      expect(() => fake.url).toThrow(/FakeTransferServer is stopped/);
+      await fake.start(port);
+      expect(fake.url).toBe(`http://127.0.0.1:${port}`);
+      expect((await send(fake.url, 'GET', '/nowhere')).status).toBe(404);
+    });
+
+    it('waitForCalls() pending at stop() rejects; called after stop() it rejects at once', async () => {
+      const fake = await track().start();
+      const waiting = fake.waitForCalls(3, 'auth');
+      await send(fake.url, 'GET', '/nowhere');
+      await fake.stop();
+      await expect(waiting).rejects.toThrow(/stopped before calls\.auth reached 3/);
+      await expect(fake.waitForCalls(2)).rejects.toThrow(/stopped/);
+      await expect(fake.waitForCalls(1, 'unknown')).resolves.toBeUndefined(); // already reached
+    });
+
+    it('waitForCalls() may be called before start() and resolves once the calls arrive', async () => {
+      const fake = track();
+      const waiting = fake.waitForCalls(1, 'agents');
+      await fake.start();
+      await send(fake.url, 'GET', '/v5/partner/transfer/agents');
+      await expect(waiting).resolves.toBeUndefined();
+    });
+  });
+
+  describe('the refresh option mirrors the module', () => {
+    it.each(['both', 'header', 'body'] as const)(
+      'refresh as POST on the auth path (tokenIn %s): the module refreshes against the fake',
+      async (tokenIn) => {
+        const refresh = { method: 'POST', tokenIn } as const;
+        const fake = await track({ refresh }).start();
+        app = await createAuthApp(fakeOptions(fake, { refresh }));
+        const first = await app.auth.getAccessToken();
+        const second = await app.auth.forceRefresh();
+        expect(second).not.toBe(first);
+        // 0.2.0 answered the refresh as a Get token (400: not agent_id and agent_secret), then logged in again.
+        expect(fake.calls).toMatchObject({ auth: 1, refresh: 1, unknown: 0 });
+        const record = fake.requests[1];
+        expect(record).toMatchObject({ endpoint: 'refresh', method: 'POST', path: DEFAULT_AUTH_PATH, status: 200 });
+        expect(fake.isAccessTokenValid(second)).toBe(true);
+        expect(app.events.filter((e) => e.type === 'token.refreshed')).toHaveLength(1);
+      },
+    );
+
+    it('POST on the auth path: Get token without a refresh token, refresh with one, on raw sockets', async () => {
+      const fake = await track({ refresh: { method: 'post', tokenIn: 'body' } }).start();
+      const login = await send(
+        fake.url,
+        'POST',
+        DEFAULT_AUTH_PATH,
+        JSON.stringify({ agent_id: fake.agentId, agent_secret: fake.agentSecret }),
+      );
+      expect(login.status).toBe(200);
+      const { refresh_token } = login.json as { refresh_token: string };
+      const renewed = await send(fake.url, 'POST', DEFAULT_AUTH_PATH, JSON.stringify({ refresh_token }));
+      expect(renewed.status).toBe(200);
+      expect(fake.calls).toMatchObject({ auth: 1, refresh: 1 });
+      // Used once: the fake rotates refresh tokens.
+      expect((await send(fake.url, 'POST', DEFAULT_AUTH_PATH, JSON.stringify({ refresh_token }))).status).toBe(401);
+    });
+
+    it('a refresh on its own path keeps Get token where it was', async () => {
+      const refresh = { path: '/v5/partner/transfer/agent/refresh', method: 'POST', tokenIn: 'header' } as const;
+      const fake = await track({ refresh }).start();
+      app = await createAuthApp(fakeOptions(fake, { refresh }));
+      await app.auth.forceRefresh();
+      expect(fake.requests.map((r) => [r.endpoint, r.method, r.path, r.status])).toEqual([
+        ['auth', 'POST', DEFAULT_AUTH_PATH, 200],
+        ['refresh', 'POST', refresh.path, 200],
+      ]);
+    });
+
+    it('refresh: false serves no refresh endpoint, as the module then calls none', async () => {
+      const fake = await track({ refresh: false }).start();
+      const answer = await send(fake.url, 'PATCH', DEFAULT_AUTH_PATH, JSON.stringify({ refresh_token: 'x' }), {
+        Authorization: 'Bearer x',
+      });
+      expect(answer.status).toBe(404);
+      expect(fake.calls).toMatchObject({ refresh: 0, unknown: 1 });
+      app = await createAuthApp(fakeOptions(fake, { refresh: false }));
+      await app.auth.forceRefresh();
+      expect(fake.calls).toMatchObject({ auth: 2, refresh: 0, unknown: 1 });
+    });
+  });
+});
