@@ -5,10 +5,13 @@ import type {
   RefreshHttpMethod,
   RefreshTokenLocation,
   TransferAuthModuleOptions,
+  TransferHttpDefaults,
+  TransferHttpReservedDefaults,
 } from './interfaces/transfer-auth-module-options.interface';
 import {
   DEFAULT_AUTH_PATH,
   DEFAULT_BASE_URL,
+  DEFAULT_HTTP_TIMEOUT_MS,
   DEFAULT_REFRESH_METHOD,
   DEFAULT_REFRESH_TOKEN_IN,
   DEFAULT_REQUEST_TIMEOUT_MS,
@@ -121,7 +124,9 @@ function oneOf<T extends string>(value: unknown, option: string, allowed: readon
  */
 export function resolveTransferAuthOptions(options: unknown, name?: string): ResolvedTransferAuthOptions {
   try {
-    return resolve(options);
+    const resolved = resolve(options);
+    resolveTransferHttpOptions(options, name); // its options fail the init too, by name
+    return resolved;
   } catch (error) {
     if (!(error instanceof InvalidOption)) throw error;
     throw new TransferAuthError('INVALID_CONFIG', invalidOptionMessage(error.option, error.why, name));
@@ -170,6 +175,8 @@ function resolve(options: unknown): ResolvedTransferAuthOptions {
     throw invalid('store', 'expected a TransferTokenStore (an object with read, write and lock methods)');
   }
 
+  resolveHttp(o); // checked here too, so that a bad one fails the init whoever reads it first
+
   const resolved: ResolvedTransferAuthOptions = {
     agentId,
     agentSecret,
@@ -183,4 +190,66 @@ function resolve(options: unknown): ResolvedTransferAuthOptions {
     store: store as TransferTokenStore | undefined,
   };
   return Object.freeze(redactSecrets(resolved, ['agentSecret']));
+}
+
+/** @internal The options of `TransferHttpService`, validated, with the defaults filled in. */
+export interface ResolvedTransferHttpOptions {
+  readonly httpTimeoutMs: number;
+  /** A copy of what was given (`{}` by default); hidden from `inspect` and JSON, it may hold credentials. */
+  readonly httpDefaults: Readonly<TransferHttpDefaults>;
+}
+
+/**
+ * Why each key `TransferHttpService` keeps to itself is refused in `httpDefaults` (`proxy: false` is
+ * allowed). The destination check runs at the adapter, so these are what could get around it or bend
+ * where the request really goes.
+ */
+const RESERVED_HTTP_DEFAULTS: Readonly<Record<TransferHttpReservedDefaults, string>> = {
+  baseURL: 'not allowed: the base URL is `baseUrl`',
+  url: 'not allowed: each request names its own URL',
+  adapter: 'not allowed: the client sends through its own adapter, where it decides where the token goes',
+  maxRedirects: 'not allowed: the client never follows a redirect with the token',
+  beforeRedirect: 'not allowed: the client never follows a redirect with the token',
+  transport: 'not allowed: it could send the token somewhere other than `baseUrl`',
+  socketPath: 'not allowed: it could send the token somewhere other than `baseUrl`',
+  proxy: 'only `false` is allowed: a proxy of your own could be sent the token',
+  auth: 'not allowed: the client sends its own `Authorization` header',
+  timeout: 'not allowed: use `httpTimeoutMs`, a deadline over the whole exchange',
+};
+
+/**
+ * @internal Validates `httpTimeoutMs` and `httpDefaults`, each alone; throws `INVALID_CONFIG` naming the
+ * option (and the reserved key), never a value.
+ */
+export function resolveTransferHttpOptions(options: unknown, name?: string): ResolvedTransferHttpOptions {
+  try {
+    if (!isRecord(options)) throw invalid('options', 'expected an object');
+    return resolveHttp(options as Partial<Record<keyof TransferAuthModuleOptions, unknown>>);
+  } catch (error) {
+    if (!(error instanceof InvalidOption)) throw error;
+    throw new TransferAuthError('INVALID_CONFIG', invalidOptionMessage(error.option, error.why, name));
+  }
+}
+
+function resolveHttp(o: Partial<Record<keyof TransferAuthModuleOptions, unknown>>): ResolvedTransferHttpOptions {
+  const httpTimeoutMs = timerDelay(o.httpTimeoutMs, 'httpTimeoutMs', DEFAULT_HTTP_TIMEOUT_MS);
+  const given = o.httpDefaults;
+  if (given !== undefined && !isRecord(given)) throw invalid('httpDefaults', 'expected an object of axios defaults');
+  const httpDefaults: Record<string, unknown> = { ...given };
+  for (const [key, why] of Object.entries(RESERVED_HTTP_DEFAULTS)) {
+    const value = httpDefaults[key];
+    if (value !== undefined && !(key === 'proxy' && value === false)) throw invalid(`httpDefaults.${key}`, why);
+  }
+  const headers = httpDefaults['headers'];
+  if (headers !== undefined && headers !== null) {
+    if (typeof headers !== 'object') throw invalid('httpDefaults.headers', 'expected an object');
+    // axios also reads headers per method (`common`, `get`, ...): an Authorization there is refused too.
+    const sets = [headers, ...Object.values(headers).filter((v) => typeof v === 'object' && v !== null)];
+    if (sets.some((set) => Object.keys(set as object).some((k) => k.toLowerCase() === 'authorization'))) {
+      throw invalid('httpDefaults.headers', 'must not set `Authorization`: the client sends its own');
+    }
+  }
+  return redactSecrets({ httpTimeoutMs, httpDefaults: Object.freeze(httpDefaults) as Readonly<TransferHttpDefaults> }, [
+    'httpDefaults',
+  ]);
 }

@@ -25,5 +25,11 @@ export const DEFAULT_REFRESH_METHOD = 'PATCH';
 /** Default `refresh.tokenIn`. */
 export const DEFAULT_REFRESH_TOKEN_IN = 'both';
 
-/** Default timeout of requests made through the authenticated Transfer API client. */
-export const DEFAULT_API_TIMEOUT_MS = 30_000;
+/** Default `httpTimeoutMs`: deadline of one exchange of `TransferHttpService`, connect to last byte. */
+export const DEFAULT_HTTP_TIMEOUT_MS = 30_000;
+
+/**
+ * Default timeout of requests made through the authenticated Transfer API client.
+ * @deprecated The same value as {@link DEFAULT_HTTP_TIMEOUT_MS}, the default of the `httpTimeoutMs` option.
+ */
+export const DEFAULT_API_TIMEOUT_MS = DEFAULT_HTTP_TIMEOUT_MS;

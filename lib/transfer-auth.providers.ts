@@ -1,13 +1,14 @@
+import axios from 'axios';
 import { Logger, type DynamicModule, type OnApplicationBootstrap, type Provider } from '@nestjs/common';
 import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
-import axios from 'axios';
 import { TransferAuthError } from './errors/transfer-auth.error';
 import type { TransferAuthModuleOptions } from './interfaces/transfer-auth-module-options.interface';
-import { DEFAULT_API_TIMEOUT_MS, TRANSFER_AUTH_MODULE_OPTIONS } from './transfer-auth.constants';
+import { resolveTransferHttpOptions } from './resolve-options';
+import { TRANSFER_AUTH_MODULE_OPTIONS } from './transfer-auth.constants';
 import { getTransferAuthToken, getTransferHttpToken } from './transfer-auth.decorators';
 import { duplicateRegistrationMessage } from './transfer-auth.messages';
 import { TransferAuthService } from './transfer-auth.service';
-import { attachTransferAuth } from './transfer-http/attach-transfer-auth';
+import { createTransferHttpService } from './transfer-http/create-transfer-http';
 import { TransferHttpService } from './transfer-http/transfer-http.service';
 import { redactSecrets } from './utils/redact-secrets';
 
@@ -33,6 +34,8 @@ const OPTION_KEYS: readonly (keyof TransferAuthModuleOptions)[] = [
   'retry',
   'fetchOnStartup',
   'store',
+  'httpTimeoutMs',
+  'httpDefaults',
 ];
 
 /**
@@ -63,12 +66,17 @@ export function withServices(definition: DynamicModule, { isGlobal, name }: Tran
     },
     {
       provide: httpToken,
-      useFactory: (auth: TransferAuthService) => {
-        const instance = axios.create({ timeout: DEFAULT_API_TIMEOUT_MS });
-        attachTransferAuth(instance, auth);
-        return new TransferHttpService(instance);
+      // Invalid options fail the init (the service validates them all, by name); until then the
+      // client rejects every request with that INVALID_CONFIG instead of throwing while Nest builds it.
+      useFactory: (auth: TransferAuthService, options: TransferAuthModuleOptions) => {
+        try {
+          return createTransferHttpService(auth, resolveTransferHttpOptions(options, name));
+        } catch (error) {
+          if (!TransferAuthError.is(error, 'INVALID_CONFIG')) throw error;
+          return new TransferHttpService(axios.create({ adapter: () => Promise.reject(error) }));
+        }
       },
-      inject: [authToken],
+      inject: [authToken, TRANSFER_AUTH_MODULE_OPTIONS],
     },
   ];
   return {

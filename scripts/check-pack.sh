@@ -7,7 +7,8 @@
 #   (c) `tsc` type-checks a .cts and a .mts file that use the public types against Nest 12 typings;
 #   (d) the `/health` entry works with @nestjs/terminus 12 (installed after (a)-(c), which run without it).
 # The scratch app lives in a temp dir outside the repo and is removed at the end
-# (KEEP_CHECK_PACK_DIR=1 keeps it). Needs the npm registry. Prints a one-line verdict; exits 1 on failure.
+# (KEEP_CHECK_PACK_DIR=1 keeps it). Needs the npm registry: when it cannot be reached, prints one line and
+# exits 75 (CI skips, not fails). Prints a one-line verdict; exits 1 on failure.
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +35,15 @@ verdict() {
   exit 1
 }
 
+registry_reachable() {
+  npm ping --fetch-timeout=15000 --fetch-retries=1 >/dev/null 2>&1
+}
+
+skip_unreachable() {
+  echo "check-pack: SKIP: the npm registry ($(npm config get registry)) cannot be reached; nothing was checked"
+  exit 75
+}
+
 # step NAME COMMAND...: runs the command, records the result, shows its output only when it fails.
 step() {
   local name="$1"
@@ -46,6 +56,8 @@ step() {
     cat "$LOG"
   fi
 }
+
+registry_reachable || skip_unreachable
 
 # --- pack --------------------------------------------------------------------------------------------
 echo "check-pack: packing $REPO (prepack builds dist/) ..."
@@ -103,6 +115,7 @@ JSON
 
 echo "check-pack: installing a NestJS 12 app in $APP ..."
 if ! (cd "$APP" && npm install --no-audit --no-fund --no-package-lock --loglevel=error) >"$LOG" 2>&1; then
+  registry_reachable || skip_unreachable
   cat "$LOG"
   failed+=("npm-install")
   verdict

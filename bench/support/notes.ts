@@ -1,4 +1,4 @@
-/** How each case is measured: printed under the table in BENCHMARKS.md. */
+/** How each case is measured: printed under the table in docs/benchmarks.md. */
 export const METHOD_NOTES: readonly string[] = [
   'Every ratio is module / baseline, both measured in the same process and the same run, one after the other ' +
     '(alternating which goes first); a case is run several times and the table gives the median and the range ' +

@@ -8,7 +8,7 @@ export const TransferAuthErrorCode = Object.freeze({
   INVALID_CREDENTIALS: 'INVALID_CREDENTIALS',
   /** The upstream answered something unusable: non-JSON, bad fields or dates, too large, 3xx, other 4xx. */
   INVALID_RESPONSE: 'INVALID_RESPONSE',
-  /** Network error, timeout, 5xx, or 429 after the retries. */
+  /** Network error, timeout, 408, 429 or 5xx (also while the backoff after one is pending). */
   UPSTREAM_UNAVAILABLE: 'UPSTREAM_UNAVAILABLE',
   /** The application is shutting down; no further upstream calls are made. */
   SHUTDOWN: 'SHUTDOWN',

@@ -16,7 +16,7 @@ export interface TokenRefreshedEvent {
   refreshExpiresAt: Date;
 }
 
-/** An attempt to obtain a token failed (after its retries). */
+/** A renewal attempt failed (`background`: nobody was waiting for it). */
 export interface TokenFailedEvent {
   type: 'token.failed';
   at: Date;

@@ -1,3 +1,4 @@
+import type { CreateAxiosDefaults } from 'axios';
 import type { TransferTokenStore } from '../token-store/transfer-token-store.interface';
 
 /** Where the refresh token travels on the Refresh token call. */
@@ -53,6 +54,30 @@ export interface TransferAuthRetryOptions {
   maxDelayMs?: number | undefined;
 }
 
+/**
+ * Keys of the axios defaults that `TransferHttpService` keeps to itself: where requests go (`baseURL`,
+ * `url`, `socketPath`, `transport`, `adapter`), redirects (`maxRedirects`, `beforeRedirect`), the
+ * credentials it sends (`auth`) and its deadline (`timeout`: see `httpTimeoutMs`). `proxy` may only be
+ * `false`.
+ */
+export type TransferHttpReservedDefaults =
+  | 'baseURL'
+  | 'url'
+  | 'adapter'
+  | 'maxRedirects'
+  | 'beforeRedirect'
+  | 'transport'
+  | 'socketPath'
+  | 'proxy'
+  | 'auth'
+  | 'timeout';
+
+/** axios defaults for `TransferHttpService`'s instance: those of `axios.create()`, less the reserved keys. */
+export type TransferHttpDefaults = Omit<CreateAxiosDefaults, TransferHttpReservedDefaults> & {
+  /** `false` turns off the proxies axios reads from the environment; a proxy of your own is refused. */
+  proxy?: false | undefined;
+};
+
 /** Options of {@link TransferAuthModule}. */
 export interface TransferAuthModuleOptions {
   /** Unique partner identifier, provided by Freedom Pay support. Required, non-empty. */
@@ -101,7 +126,28 @@ export interface TransferAuthModuleOptions {
   /**
    * Where the current token is kept and locked while it is renewed. The default keeps it in this
    * process, one store per registration; a shared store lets several processes use one token.
-   * @default a new in-process store
+   * @default none: this process alone, as with an in-process store
    */
   store?: TransferTokenStore | undefined;
+  /**
+   * Deadline of each exchange made by `TransferHttpService`, from connect to the last byte of the
+   * response (also of a `responseType: 'stream'` body): a timer over the whole exchange, not axios' idle
+   * `timeout`, so a body trickling in byte by byte is cut as well. A request past it rejects with an
+   * `AxiosError` coded `ECONNABORTED` (`ETIMEDOUT` with `transitional.clarifyTimeoutError`). The one retry
+   * after a 401 gets a deadline of its own; waiting for a token is bounded by `requestTimeoutMs` instead.
+   * A per-request `timeout` still adds axios' idle timer. Instances given to `attachTransferAuth` keep
+   * their own timeouts.
+   * @default 30000
+   */
+  httpTimeoutMs?: number | undefined;
+  /**
+   * axios defaults of `TransferHttpService`'s instance, as given to `axios.create()`: `headers`,
+   * `httpsAgent`, `maxContentLength`, `validateStatus`, transforms... Per-request config overrides them,
+   * as in axios. Refused with `INVALID_CONFIG`, because the client keeps them to itself: `baseURL` (it is
+   * `baseUrl`), `url`, `adapter`, redirects (`maxRedirects`, `beforeRedirect`), whatever could send the
+   * token elsewhere (`socketPath`, `transport`, a `proxy` other than `false`), credentials (`auth`, an
+   * `Authorization` header) and `timeout` (see `httpTimeoutMs`).
+   * @default {}
+   */
+  httpDefaults?: TransferHttpDefaults | undefined;
 }

@@ -1,211 +1,149 @@
-import {
-  AxiosHeaders,
-  isAxiosError,
-  type AxiosError,
-  type AxiosInstance,
-  type AxiosResponse,
-  type InternalAxiosRequestConfig,
-} from 'axios';
-import { inspect } from 'node:util';
-import { REDACTED } from '../internal.constants';
+import { AxiosHeaders, isAxiosError, type AxiosInstance, type InternalAxiosRequestConfig } from 'axios';
+import { TransferAuthError } from '../errors/transfer-auth.error';
+import { hookAdapter, type AdapterWrapper } from './adapter-hook';
+import { concealError, concealResponse, maskHeader } from './exchange-redaction';
+import { targetsRoot, toRoot, type Root } from './transfer-destination';
 
 /** What `attachTransferAuth` needs of a token provider (`TransferAuthService` has it). */
 export interface TransferTokenSource {
+  /**
+   * A token to send now: called before each request to the base URL, and once more after a 401. Keep
+   * it cheap while a token is cached. When it rejects, so does the request, with the same error.
+   */
   getAccessToken(): Promise<string>;
+  /**
+   * Called with the token a request was refused with (401), just before `getAccessToken()` is asked for
+   * the token to retry with. It must drop `token` only if it is still the current one, and ignore a
+   * token that is no longer current. Why: when many requests sent with one token come back 401 together,
+   * the first call replaces it, and each of the others, arriving later with the old token, must not
+   * throw the fresh one away again. A naive source that renews on every call renews once per 401 (a
+   * hundred concurrent 401s, a hundred renewals) and discards tokens it has just been issued.
+   * `TransferAuthService.invalidate` ignores a stale token, and spaces 401-driven renewals.
+   */
   invalidate(token?: string): void;
   /** The configured base URL: the only place the token is ever sent. */
   getBaseUrl(): string;
 }
 
-/**
- * Teaches an axios instance to call the Transfer API: every request to the configured base URL gets
- * `Authorization: Bearer <access_token>` (relative URLs are resolved against it), is sent without
- * following redirects, and on a 401 is retried once with a fresh token (the rejected one is
- * invalidated; concurrent 401s share one renewal). Requests to any other host are left untouched.
- * Returns a function that removes the interceptors.
- *
- * Call it before adding request interceptors of your own that change `url` or `baseURL`: axios runs
- * request interceptors last-added first, so one added earlier would run after the destination check.
- */
-export function attachTransferAuth(instance: AxiosInstance, auth: TransferTokenSource): () => void {
-  const sentWith = new WeakMap<InternalAxiosRequestConfig, string>();
-  let root: Root | undefined;
+const SOURCE_METHODS = ['getAccessToken', 'invalidate', 'getBaseUrl'] as const;
 
-  const requestId = instance.interceptors.request.use(async (config) => {
-    const base = auth.getBaseUrl();
+/**
+ * Teaches an axios instance to call the Transfer API. Every request whose final URL is the base URL
+ * (`source.getBaseUrl()`) or below it gets `Authorization: Bearer <access_token>` and is sent without
+ * following redirects; on a 401 it is sent once more with a fresh token, after the refused one was
+ * passed to `source.invalidate(token)`. Requests anywhere else are left untouched. Relative URLs are
+ * resolved against the base URL when the instance has no `baseURL`.
+ *
+ * It decides at the adapter, after every request interceptor has run, so interceptor order does not
+ * matter: yours may be added before or after it, change the URL, or return a copy of the config, and
+ * the token still goes only where the request really goes, with the same retry. (An interceptor that
+ * puts another `adapter` in the config after the client's own has run bypasses it: nothing is added.)
+ * The retry re-sends the request as the interceptors left it (they do not run again), and response
+ * interceptors see only its outcome. A request whose body is a stream cannot be sent twice (in Node,
+ * `postForm` of a plain object makes one; pass a `FormData` instead): its 401 is returned as is.
+ *
+ * Once a request has gone, `config.headers.Authorization` reads `Bearer [redacted]`, and the raw
+ * request behind `response.request` / `error.request` shows no token in `inspect` or `JSON.stringify`.
+ *
+ * A request rejects with what `source.getAccessToken()` rejects with when no token can be had (a
+ * `TransferAuthError` from `TransferAuthService`), else as axios rejects (an `AxiosError`).
+ *
+ * @param instance an axios instance (`axios.create()`). One synchronous request interceptor is added;
+ *   its defaults are left as they are.
+ * @param source the token provider, usually the `TransferAuthService`.
+ * @returns a function that takes the client off the instance again.
+ * @throws TransferAuthError `INVALID_CONFIG` at once when `instance` is not an axios instance or
+ *   `source` lacks one of `getAccessToken`, `invalidate`, `getBaseUrl` (the message names them).
+ */
+export function attachTransferAuth(instance: AxiosInstance, source: TransferTokenSource): () => void {
+  checkArguments(instance, source);
+  return hookAdapter(instance, authenticating(source));
+}
+
+function checkArguments(instance: unknown, source: unknown): void {
+  const candidate = instance as Partial<AxiosInstance> | null | undefined;
+  if (
+    (typeof instance !== 'function' && typeof instance !== 'object') ||
+    typeof candidate?.defaults !== 'object' ||
+    candidate.defaults === null ||
+    typeof candidate.interceptors?.request?.use !== 'function'
+  ) {
+    throw new TransferAuthError(
+      'INVALID_CONFIG',
+      'attachTransferAuth(instance, source): `instance` is not an axios instance (make one with axios.create()).',
+    );
+  }
+  const methods = source as Partial<Record<(typeof SOURCE_METHODS)[number], unknown>> | null | undefined;
+  const missing = SOURCE_METHODS.filter((name) => typeof methods?.[name] !== 'function');
+  if (missing.length === 0) return;
+  const what = source === null || source === undefined ? `is ${String(source)}` : 'is not a TransferTokenSource';
+  throw new TransferAuthError(
+    'INVALID_CONFIG',
+    `attachTransferAuth(instance, source): \`source\` ${what}; missing ${missing.map((m) => `${m}()`).join(', ')}.`,
+  );
+}
+
+/**
+ * @internal The adapter wrapper that authenticates the requests under the source's base URL: the
+ * destination check, the token, the one retry after a 401, and the masking, all on the config the
+ * adapter sends (the same object `response.config` and `error.config` then hold).
+ */
+export function authenticating(source: TransferTokenSource): AdapterWrapper {
+  let root: Root | undefined;
+  return (next) => async (config) => {
+    const base = source.getBaseUrl();
     if (!config.baseURL) config.baseURL = base;
     if (root?.base !== base) root = toRoot(base);
-    if (!targetsRoot(config, root)) return config;
-    const token = await auth.getAccessToken();
-    // A user's instance may come from another copy of axios: use its own headers object when it has one.
-    if (typeof config.headers?.set === 'function') config.headers.set('Authorization', `Bearer ${token}`);
-    else config.headers = AxiosHeaders.from(config.headers).set('Authorization', `Bearer ${token}`);
+    if (!targetsRoot(config, root)) return next(config);
     config.maxRedirects = 0; // a redirect must not carry the token anywhere
-    sentWith.set(config, token);
-    return config;
-  });
-
-  const responseId = instance.interceptors.response.use(
-    (response) => {
-      const token = sentWith.get(response.config);
-      if (token !== undefined) {
-        maskHeader(response.config, token);
-        hideRequest(response);
-      }
-      return response;
-    },
-    async (error: unknown) => {
-      if (!isAxiosError(error) || error.config === undefined) throw error;
-      const config = error.config;
-      const token = sentWith.get(config);
-      if (token === undefined) throw error;
-      if (error.response?.status !== 401 || (config as RetryMarked)[RETRIED]) {
-        // Errors are rare and get logged whole: besides the guard on the raw request, `request` on the
-        // error and its response becomes a non-enumerable getter (which inspect and JSON do not list).
-        maskHeader(config, token);
-        for (const holder of [error, error.response]) {
-          if (holder === undefined || !('request' in holder)) continue;
-          hideRequest(holder);
-          const request: unknown = holder.request;
-          Object.defineProperty(holder, 'request', { get: () => request, enumerable: false, configurable: true });
+    let token = await source.getAccessToken();
+    for (let retried = false; ; retried = true) {
+      authorize(config, token);
+      try {
+        const response = await next(config);
+        // A 401 that resolves: the request's `validateStatus` lets it through.
+        if (response.status !== 401 || retried || !resendable(config)) {
+          maskHeader(config, token);
+          concealResponse(response);
+          return response;
         }
+        discard(response.data);
+      } catch (error) {
+        const refused = isAxiosError(error) && error.response?.status === 401;
+        if (!refused || retried || !resendable(config)) {
+          maskHeader(config, token);
+          concealError(error);
+          throw error;
+        }
+      }
+      source.invalidate(token);
+      try {
+        token = await source.getAccessToken();
+      } catch (error) {
+        maskHeader(config, token);
         throw error;
       }
-      auth.invalidate(token);
-      // axios copies the config on request(): the mark must be a plain key to survive the copy.
-      return instance.request({ ...config, [RETRIED]: true } as InternalAxiosRequestConfig);
-    },
-  );
-
-  return () => {
-    instance.interceptors.request.eject(requestId);
-    instance.interceptors.response.eject(responseId);
+    }
   };
 }
 
-const RETRIED = 'transferAuthRetried';
-type RetryMarked = InternalAxiosRequestConfig & { [RETRIED]?: boolean };
-
-/** axios' `isAbsoluteURL`: a scheme, or `//` (protocol-relative). */
-const ABSOLUTE_URL = /^([a-z][a-z\d+\-.]*:)?\/\//i;
-
-/**
- * What can move a relative URL's path out from under the base once the WHATWG parser is done with it:
- * a `..` segment (also spelt `.%2e`, `%2e.`, `%2e%2e`), a backslash (read as `/` in http(s) URLs),
- * tab and newlines (deleted before parsing, so `.\t.` is `..`). Broader than needed, to stay simple:
- * `..` anywhere, any `%2e`, and anything but printable ASCII (spaces, controls, non-ASCII). Whatever
- * matches goes through the full parse.
- */
-const MAY_ESCAPE = /\.\.|%2e|\\|[^!-~]/i;
-
-/** A base URL that `base + '/' + path` extends as text: http(s), spelt out, no query or fragment. */
-const PLAIN_BASE = /^https?:\/\/[^?#]*$/i;
-
-interface Root {
-  /** The base URL as the token source gives it. */
-  readonly base: string;
-  readonly origin: string;
-  /** The base path without its trailing slashes: `''` for the whole origin. */
-  readonly prefix: string;
-  /** Whether `base + '/' + url` stays under the base for any relative `url` that `MAY_ESCAPE` passes. */
-  readonly plain: boolean;
+function authorize(config: InternalAxiosRequestConfig, token: string): void {
+  const value = `Bearer ${token}`;
+  // A user's instance may come from another copy of axios: use its own headers object when it has one.
+  if (typeof config.headers?.set === 'function') config.headers.set('Authorization', value);
+  else config.headers = AxiosHeaders.from(config.headers).set('Authorization', value);
 }
 
-function toRoot(base: string): Root {
-  const url = new URL(base);
-  return {
-    base,
-    origin: url.origin,
-    prefix: url.pathname.replace(/\/+$/, ''),
-    plain: PLAIN_BASE.test(base) && !MAY_ESCAPE.test(base),
-  };
+/** Whether the body can be sent a second time: a stream (Node's or the web's) is spent by the first. */
+function resendable(config: InternalAxiosRequestConfig): boolean {
+  const data: unknown = config.data;
+  if (typeof data !== 'object' || data === null) return true;
+  const body = data as { pipe?: unknown; getReader?: unknown };
+  return typeof body.pipe !== 'function' && typeof body.getReader !== 'function';
 }
 
-/** Whether the request made of this (merged) config goes to the base URL or below it. */
-function targetsRoot(config: InternalAxiosRequestConfig, root: Root): boolean {
-  const url = config.url;
-  // The common case, without parsing a URL: a relative path joined to the configured base as is. axios
-  // joins them as `base/url` (slashes trimmed), which stays under the base when neither part can
-  // escape it (see `MAY_ESCAPE`). Anything else is parsed in full, as axios' adapter will parse it.
-  if (
-    root.plain &&
-    config.baseURL === root.base &&
-    (url === undefined || (typeof url === 'string' && !ABSOLUTE_URL.test(url) && !MAY_ESCAPE.test(url)))
-  ) {
-    return true;
-  }
-  return isUnder(fullUrl(config), root);
-}
-
-/**
- * The URL axios requests for this (merged) config, built as its `buildFullPath` does (params aside).
- * Not `instance.getUri(config)`: it merges the instance defaults in again, which costs more than the
- * rest of this client.
- * Every trailing slash of the base goes, as in axios 1.21. Older versions strip at most two, which
- * can only leave an extra empty segment for a `..` to eat: this reading is the stricter one.
- */
-function fullUrl(config: InternalAxiosRequestConfig): string {
-  const url = config.url ?? '';
-  const baseURL = config.baseURL;
-  if (baseURL && (!ABSOLUTE_URL.test(url) || config.allowAbsoluteUrls === false)) {
-    return url ? `${baseURL.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}` : baseURL;
-  }
-  return url;
-}
-
-/** Whether `url` is the base URL or below it (same origin, path under the base path). */
-function isUnder(url: string, root: Root): boolean {
-  let target: URL;
-  try {
-    target = new URL(url);
-  } catch {
-    return false;
-  }
-  if (target.origin !== root.origin) return false;
-  const prefix = root.prefix;
-  return prefix === '' || target.pathname === prefix || target.pathname.startsWith(`${prefix}/`);
-}
-
-const MASKED = `Bearer ${REDACTED}`;
-
-/**
- * What users read from `config.headers` once the request has gone: the token masked. Our interceptor
- * put it under `Authorization` (a plain write masks it) unless another spelling was there already.
- */
-function maskHeader(config: InternalAxiosRequestConfig, token: string): void {
-  const headers = config.headers;
-  if (headers?.Authorization === `Bearer ${token}`) headers.Authorization = MASKED;
-  else if (headers?.has?.('Authorization')) headers.set('Authorization', MASKED);
-}
-
-/**
- * The raw request (Node's `ClientRequest`, or fetch's `Request`) holds the token in its headers
- * (`_header`), and a response or an error leads to it through `request`. It stays readable there as
- * it is, but refuses to print itself: `inspect` (whatever the depth, `showHidden` or `getters`) shows
- * a stub, and `JSON` leaves it out (`toJSON` returning `undefined` drops the key). Two plain writes;
- * turning `request` on every response into a getter cost ~1.5 us a request (V8 makes the response a
- * dictionary object). A request object that takes no new properties gets that getter all the same.
- */
-function hideRequest(holder: AxiosError | AxiosResponse): void {
-  const request: unknown = holder.request;
-  if (typeof request !== 'object' || request === null) return;
-  try {
-    (request as Guarded)[inspect.custom] = printStub;
-    (request as Guarded).toJSON = omitFromJson;
-  } catch {
-    Object.defineProperty(holder, 'request', { get: () => request, enumerable: false, configurable: true });
-  }
-}
-
-interface Guarded {
-  [inspect.custom]?: typeof printStub;
-  toJSON?: typeof omitFromJson;
-}
-
-function printStub(this: object): string {
-  return `[${this.constructor?.name ?? 'request'}: not shown, it holds the access token]`;
-}
-
-function omitFromJson(): undefined {
-  return undefined;
+/** A refused response that is not passed on: a streamed body is closed, not left holding the socket. */
+function discard(data: unknown): void {
+  const body = data as { destroy?: unknown } | null | undefined;
+  if (typeof body?.destroy === 'function') (body as { destroy(): void }).destroy();
 }

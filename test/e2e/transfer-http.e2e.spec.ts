@@ -1,4 +1,4 @@
-import { Controller, Get, Injectable, Module, type INestApplicationContext } from '@nestjs/common';
+import { Controller, Get, Injectable, Logger, Module, type INestApplicationContext } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import { Test } from '@nestjs/testing';
 import axios, { AxiosError } from 'axios';
@@ -17,7 +17,7 @@ import {
 } from 'nestjs-freedompay-transfer-auth';
 import { TransferAuthHealthIndicator } from 'nestjs-freedompay-transfer-auth/health';
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
-import { fakeOptions } from '../support/auth-app';
+import { CapturingLogger, fakeOptions } from '../support/auth-app';
 
 /** A loopback server that is NOT the configured upstream: it records what reaches it. */
 async function startForeignServer(): Promise<{ url: string; hits: IncomingHttpHeaders[]; server: Server }> {
@@ -194,6 +194,8 @@ describe('several agents in one app', () => {
 describe('terminus health indicator', () => {
   let fake: FakeTransferServer;
   let app: INestApplicationContext | undefined;
+  /** Nest's logs, terminus' "Health Check has failed!" included: asserted on, not printed. */
+  let logger: CapturingLogger;
 
   @Controller('health')
   class HealthController {
@@ -212,6 +214,8 @@ describe('terminus health indicator', () => {
   class HealthModule {}
 
   beforeEach(async () => {
+    logger = new CapturingLogger();
+    Logger.overrideLogger(logger);
     fake = await new FakeTransferServer().start();
   });
   afterEach(async () => {
@@ -223,7 +227,9 @@ describe('terminus health indicator', () => {
   async function boot(fetchOnStartup: boolean): Promise<HealthController> {
     const moduleRef = await Test.createTestingModule({
       imports: [TransferAuthModule.forRoot(fakeOptions(fake, { fetchOnStartup })), HealthModule],
-    }).compile();
+    })
+      .setLogger(logger)
+      .compile();
     app = await moduleRef.init();
     return app.get(HealthController);
   }
@@ -245,5 +251,7 @@ describe('terminus health indicator', () => {
       status: 'error',
       error: { freedompay: { status: 'down', state: 'failed', code: 'UPSTREAM_UNAVAILABLE', accessExpiresAt: null } },
     });
+    const failed = logger.lines.filter((line) => line.includes('Health Check has failed!'));
+    expect(failed).toEqual([expect.stringMatching(/^error .*"code":"UPSTREAM_UNAVAILABLE"/)]);
   });
 });

@@ -36,7 +36,7 @@ export interface FaultCase {
   readonly retry: FaultRetry;
   /** Each attempt lasts `requestTimeoutMs` (the request never completes in time). */
   readonly slow?: boolean;
-  /** Shown in FAULT-MATRIX.md. */
+  /** Shown in docs/fault-matrix.md. */
   readonly detail: string;
 }
 
@@ -279,15 +279,16 @@ const RETRY_TEXT: Record<FaultRetry, string> = {
   none: 'accepted',
 };
 
-/** The matrix as markdown, for the README's failure section (kept in FAULT-MATRIX.md, checked by the spec). */
+/** The matrix as markdown: docs/fault-matrix.md, which the spec checks (`UPDATE_FAULT_MATRIX=1` rewrites it). */
 export function renderFaultMatrix(): string {
   const { requestTimeoutMs, retry } = MATRIX_OPTIONS;
   const lines = [
     '# Fault matrix',
     '',
-    'Generated from `test/reliability/fault-table.ts`; every cell below is a test in',
-    '`test/reliability/fault-matrix.spec.ts`, run end to end over real loopback sockets against',
-    '`FakeTransferServer` (the fault is applied to every auth request, Get token and Refresh token alike).',
+    'Generated from [`test/reliability/fault-table.ts`](../test/reliability/fault-table.ts); every cell below is a',
+    'test in [`test/reliability/fault-matrix.spec.ts`](../test/reliability/fault-matrix.spec.ts), run end to end',
+    'over real loopback sockets against `FakeTransferServer` (the fault is applied to every auth request, Get',
+    'token and Refresh token alike). What the failures mean for an app: [failures.md](failures.md).',
     `Settings of the run: \`requestTimeoutMs: ${requestTimeoutMs}\`, \`retry: { maxAttempts: ${retry.maxAttempts}, baseDelayMs: ${retry.baseDelayMs}, maxDelayMs: ${retry.maxDelayMs} }\``,
     '(`maxAttempts` has no effect: an attempt is never retried inside).',
     '',
