@@ -20,7 +20,7 @@ describe('scheduled renewal of short-lived tokens (e2e)', () => {
   });
 
   it('renews in the background before expiry while idle: valid -> stale -> valid, via the refresh endpoint', async () => {
-    fake = await new FakeTransferServer({ accessTtlMs: 3_000 }).start();
+    fake = await new FakeTransferServer({ accessTtlMs: 8_000 }).start();
     app = await createAuthApp(fakeOptions(fake));
     const { auth, events } = app;
     const first = await auth.getAccessToken();
