@@ -20,12 +20,15 @@ export type {
   TransferAuthModuleOptions,
   TransferAuthRefreshOptions,
   TransferAuthRetryOptions,
+  TransferHttpDefaults,
+  TransferHttpReservedDefaults,
   TransferAuthState,
   TransferAuthStatus,
 } from './interfaces';
 export {
   AGENTS_PATH,
   DEFAULT_API_TIMEOUT_MS,
+  DEFAULT_HTTP_TIMEOUT_MS,
   DEFAULT_AUTH_PATH,
   DEFAULT_BASE_URL,
   TRANSFER_AUTH_MODULE_OPTIONS,

@@ -175,8 +175,6 @@ function resolve(options: unknown): ResolvedTransferAuthOptions {
     throw invalid('store', 'expected a TransferTokenStore (an object with read, write and lock methods)');
   }
 
-  resolveHttp(o); // checked here too, so that a bad one fails the init whoever reads it first
-
   const resolved: ResolvedTransferAuthOptions = {
     agentId,
     agentSecret,

@@ -111,7 +111,8 @@ function protect(options: unknown): unknown {
   const source = options as Record<string, unknown>;
   const copy: Record<string, unknown> = {};
   for (const key of OPTION_KEYS) if (source[key] !== undefined) copy[key] = source[key];
-  return Object.freeze(redactSecrets(copy, ['agentSecret']));
+  // httpDefaults may hold API-key headers or agents: printed as [redacted] too.
+  return Object.freeze(redactSecrets(copy, ['agentSecret', 'httpDefaults']));
 }
 
 /**

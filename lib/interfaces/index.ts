@@ -4,6 +4,8 @@ export type {
   TransferAuthModuleOptions,
   TransferAuthRefreshOptions,
   TransferAuthRetryOptions,
+  TransferHttpDefaults,
+  TransferHttpReservedDefaults,
 } from './transfer-auth-module-options.interface';
 export type { TransferAuthLastError, TransferAuthState, TransferAuthStatus } from './transfer-auth-status.interface';
 export type {
