@@ -45,5 +45,6 @@ export {
   InProcessTokenStore,
   type StoredTransferToken,
   type TransferTokenStore,
+  type TransferTokenStoreContext,
   type TransferTokenStoreLock,
 } from './token-store';

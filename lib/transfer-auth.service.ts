@@ -7,7 +7,7 @@ import type { TransferAuthStatus } from './interfaces/transfer-auth-status.inter
 import { resolveTransferAuthOptions, type ResolvedTransferAuthOptions } from './resolve-options';
 import { TransferAuthError } from './errors/transfer-auth.error';
 import { TokenLifecycle } from './token-lifecycle/token-lifecycle';
-import { tokenStoreKey } from './token-store/store-key';
+import { deriveStoreScope } from './token-store/store-key';
 import { TransferApiClient } from './transfer-api.client';
 import { TRANSFER_AUTH_MODULE_OPTIONS } from './transfer-auth.constants';
 
@@ -145,7 +145,7 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
         // The default store is this registration's alone: no key space to keep apart.
         ...(options.store === undefined
           ? {}
-          : { storeKey: tokenStoreKey(options.baseUrl, options.agentId, options.agentSecret) }),
+          : { storeScope: deriveStoreScope(options.baseUrl, options.agentId, options.agentSecret) }),
         hooks: {
           log: (level, message) => this.logger[level](message),
           emit: (event) => this.events.next(event),

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { MAX_RESPONSE_BYTES } from '../internal.constants';
@@ -58,8 +58,8 @@ export class FakeTransferServer {
   clockOffsetMs: number;
   /** Every request received, oldest first. */
   readonly requests: FakeRequestRecord[] = [];
-  /** Requests per endpoint. */
-  readonly calls: FakeCallCounters = { auth: 0, refresh: 0, agents: 0, unknown: 0, total: 0 };
+  /** Requests per endpoint, and reused refresh tokens. */
+  readonly calls: FakeCallCounters = { auth: 0, refresh: 0, agents: 0, unknown: 0, total: 0, refreshReused: 0 };
   /**
    * Consulted for every request to a known endpoint that no queued fault ({@link failNext}) applies
    * to: the fault it returns is applied, `undefined` answers normally. Cleared by {@link clearFaults}.
@@ -70,6 +70,13 @@ export class FakeTransferServer {
   private readonly agents: unknown;
   private readonly accessTokens = new Map<string, Issued>();
   private readonly refreshTokens = new Map<string, Issued>();
+  /**
+   * Refresh tokens that have served a refresh: SHA-256 of the token to its refresh expiry. Kept apart
+   * from `refreshTokens` so that reuse is still recognised once {@link forgetExpiredTokens} has dropped
+   * the token itself; an entry is dropped in turn once past that expiry.
+   */
+  private readonly usedRefreshTokens = new Map<string, number>();
+  private readonly strictRefresh: boolean;
   private readonly faults: QueuedFault[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly pending = new Set<NodeJS.Timeout>();
@@ -89,6 +96,7 @@ export class FakeTransferServer {
     this.accessTtlMs = options.accessTtlMs ?? 3_600_000;
     this.refreshTtlMs = options.refreshTtlMs ?? 86_400_000;
     this.clockOffsetMs = options.clockOffsetMs ?? 0;
+    this.strictRefresh = options.strictRefresh ?? true;
     this.routes = fakeRoutes(options);
     this.agents = options.agents ?? { data: [{ id: 1, agent_id: this.agentId, name: 'Fake agent', currency: 'KZT' }] };
   }
@@ -173,7 +181,8 @@ export class FakeTransferServer {
 
   /**
    * Resolves once `calls[endpoint]` (default: `total`) reaches `count`: e.g. to act while the client's
-   * request is known to be in flight. Counted when the request body has arrived, before any fault.
+   * request is known to be in flight. Counted when the request body has arrived, before any fault
+   * (`refreshReused`: when the refresh is answered).
    * Rejects when the fake is stopped first (or already is, and the count is not reached).
    */
   waitForCalls(count: number, endpoint: keyof FakeCallCounters = 'total'): Promise<void> {
@@ -204,31 +213,62 @@ export class FakeTransferServer {
     return this.usable(this.accessTokens.get(token));
   }
 
+  /**
+   * When (epoch ms, on the fake's clock: see {@link now}) the access token `token` expires, revoked or
+   * not; `undefined` if the fake never issued it or has forgotten it. It matches the `access_expire_at`
+   * the fake answered with the token.
+   */
+  accessTokenExpiresAt(token: string): number | undefined {
+    return this.accessTokens.get(token)?.expiresAt;
+  }
+
+  /**
+   * Where the refresh token `token` stands now: `unused`; `used` once it has served a refresh (this wins
+   * over `revoked`; with `strictRefresh: false` a used token is still accepted unless revoked); `revoked`
+   * ({@link revokeRefreshTokens}); `expired`; `undefined` if the fake never issued it or has forgotten it
+   * ({@link forgetExpiredTokens}: a used one is remembered until its expiry, others once unusable).
+   */
+  refreshTokenState(token: string): 'unused' | 'used' | 'revoked' | 'expired' | undefined {
+    const issued = this.refreshTokens.get(token);
+    const usedUntil = this.usedRefreshTokens.get(digest(token));
+    const expiresAt = issued?.expiresAt ?? usedUntil;
+    if (expiresAt === undefined) return undefined;
+    if (this.now() >= expiresAt) return 'expired';
+    if (usedUntil !== undefined) return 'used';
+    return issued?.revoked === true ? 'revoked' : 'unused';
+  }
+
   /** Every access and refresh token issued so far (for tests that check nothing leaks them). */
   issuedTokens(): string[] {
     return [...this.accessTokens.keys(), ...this.refreshTokens.keys()];
   }
 
   /**
-   * Forgets every access and refresh token that is expired or revoked (they stay unusable), so that a
-   * long-running fake does not grow; {@link issuedTokens} then lists only the remembered ones.
-   * Returns how many were forgotten.
+   * Forgets every access and refresh token that is expired, revoked, or (under `strictRefresh`) used:
+   * they stay unusable, so that a long-running fake does not grow; {@link issuedTokens} then lists only
+   * the remembered ones. Returns how many were forgotten. A used refresh token leaves a hash behind until
+   * its refresh expiry, so its reuse is still refused and counted; past that expiry the hash goes too,
+   * and a reuse is answered as an unknown token (401, not counted), as it would have been when expired.
    */
   forgetExpiredTokens(): number {
     let forgotten = 0;
     for (const tokens of [this.accessTokens, this.refreshTokens]) {
       for (const [token, issued] of tokens) {
-        if (this.usable(issued)) continue;
+        if (this.usable(issued) && !(tokens === this.refreshTokens && this.usedUp(token))) continue;
         tokens.delete(token);
         forgotten++;
       }
+    }
+    const now = this.now();
+    for (const [hash, expiresAt] of this.usedRefreshTokens) {
+      if (now >= expiresAt) this.usedRefreshTokens.delete(hash);
     }
     return forgotten;
   }
 
   /** Zeroes the counters and forgets the recorded requests. */
   resetCounters(): this {
-    Object.assign(this.calls, { auth: 0, refresh: 0, agents: 0, unknown: 0, total: 0 });
+    Object.assign(this.calls, { auth: 0, refresh: 0, agents: 0, unknown: 0, total: 0, refreshReused: 0 });
     this.requests.length = 0;
     return this;
   }
@@ -268,11 +308,7 @@ export class FakeTransferServer {
       this.requests.push(record);
       this.calls[endpoint]++;
       this.calls.total++;
-      for (const waiter of this.callWaiters) {
-        if (!waiter.done()) continue;
-        this.callWaiters.delete(waiter);
-        waiter.resolve();
-      }
+      this.wakeWaiters();
       const fault = endpoint === 'unknown' ? undefined : (this.takeFault(endpoint) ?? this.faultPolicy?.(endpoint));
       if (fault?.holdMs !== undefined && fault.holdMs > 0) {
         // Held, then handled as usual, unless the client gave up meanwhile.
@@ -385,10 +421,7 @@ export class FakeTransferServer {
         }
         const token = (wantHeader ? header : fromBody) as string;
         if (wantHeader && wantBody && header !== fromBody) return [400, { message: 'header and body disagree' }];
-        const issued = this.refreshTokens.get(token);
-        if (!this.usable(issued)) return [401, { message: 'refresh token expired or revoked' }];
-        (issued as Issued).revoked = true; // rotation: a refresh token is good for one refresh
-        return [200, this.issuePair()];
+        return this.refresh(token);
       }
       case 'agents': {
         const token = bearerToken(req.headers);
@@ -398,6 +431,37 @@ export class FakeTransferServer {
       }
       default:
         return [404, { message: 'not found' }];
+    }
+  }
+
+  /**
+   * Rotation: a refresh token is good for one refresh. A reuse (of a token already used, before its
+   * expiry) is counted, then refused, or under `strictRefresh: false` served like a first use.
+   */
+  private refresh(token: string): [number, unknown] {
+    const issued = this.refreshTokens.get(token);
+    const hash = digest(token);
+    const usedUntil = this.usedRefreshTokens.get(hash);
+    if (usedUntil !== undefined && this.now() < usedUntil) {
+      this.calls.refreshReused++;
+      this.wakeWaiters();
+      if (this.strictRefresh) return [401, { message: 'refresh token already used' }];
+    }
+    if (!this.usable(issued)) return [401, { message: 'refresh token expired or revoked' }];
+    this.usedRefreshTokens.set(hash, (issued as Issued).expiresAt);
+    return [200, this.issuePair()];
+  }
+
+  /** Whether `token` is a refresh token that strict rotation no longer accepts: it has served a refresh. */
+  private usedUp(token: string): boolean {
+    return this.strictRefresh && this.usedRefreshTokens.has(digest(token));
+  }
+
+  private wakeWaiters(): void {
+    for (const waiter of this.callWaiters) {
+      if (!waiter.done()) continue;
+      this.callWaiters.delete(waiter);
+      waiter.resolve();
     }
   }
 
@@ -451,6 +515,11 @@ export class FakeTransferServer {
     }, ms);
     this.pending.add(timer);
   }
+}
+
+/** SHA-256 of a token: what the fake keeps of a used refresh token once it has forgotten the token. */
+function digest(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
 }
 
 /** `2024-10-02T10:52:21.123000Z`: the upstream's format, microseconds and all. */

@@ -74,6 +74,14 @@ export interface FakeTransferServerOptions {
     | undefined;
   /** What `GET /v5/partner/transfer/agents` answers to a valid token. */
   agents?: unknown;
+  /**
+   * Refresh tokens rotate: one that has already served a refresh is refused (401, `refresh token already
+   * used`) and counted in `calls.refreshReused`. `false`: a lenient upstream, where a refresh token works
+   * any number of times until it expires or is revoked; each reuse is still counted, and answered with a
+   * new pair. Either way, a reuse past the token's refresh expiry is an expired token (401, not counted).
+   * @default true
+   */
+  strictRefresh?: boolean | undefined;
 }
 
 /** One request the fake received. Bodies are kept as sent: this is test-only code. */
@@ -87,11 +95,17 @@ export interface FakeRequestRecord {
   at: Date;
 }
 
-/** How many requests each endpoint received. */
+/** How many requests each endpoint received, and how many refresh tokens were reused. */
 export interface FakeCallCounters {
   auth: number;
   refresh: number;
   agents: number;
   unknown: number;
   total: number;
+  /**
+   * Refresh requests whose token had already served a refresh and was not yet past its refresh expiry
+   * (refused with 401 under `strictRefresh`, accepted otherwise); each is also counted in `refresh` and
+   * `total`.
+   */
+  refreshReused: number;
 }

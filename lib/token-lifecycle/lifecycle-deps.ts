@@ -1,5 +1,6 @@
 import type { TransferAuthEvent } from '../interfaces/transfer-auth-event.interface';
 import type { ResolvedTransferAuthOptions } from '../resolve-options';
+import type { StoreScope } from '../token-store/store-key';
 import type { TransferTokenStore } from '../token-store/transfer-token-store.interface';
 import type { TokenEndpoint } from '../transfer-api.client';
 import type { Clock } from './clock';
@@ -19,8 +20,8 @@ export interface LifecycleDeps {
   random?: () => number;
   /** Where the current token is shared; default: this lifecycle only. */
   store?: TransferTokenStore;
-  /** The agent's key in the store (derived with a slow KDF for shared stores, so it may take a moment). */
-  storeKey?: string | Promise<string>;
+  /** The agent's key in the store and its encryption key (derived with a slow KDF, so it may take a moment). */
+  storeScope?: Promise<StoreScope>;
 }
 
 /** @internal */

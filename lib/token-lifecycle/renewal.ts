@@ -5,6 +5,7 @@ import type { TokenEndpoint } from '../transfer-api.client';
 import { STORE_TIMEOUT_MS } from '../internal.constants';
 import {
   fromStored,
+  isBefore,
   spentEntry,
   toCachedToken,
   toStored,
@@ -24,12 +25,22 @@ export interface Renewed {
   readonly via: 'login' | 'refresh' | 'store';
 }
 
+/** @internal What a stored token must beat to be adopted instead of the one this process holds. */
+export interface Replacing {
+  /** Store version of the token being replaced (0: it was never in the store). */
+  readonly version: number;
+  /** The access token being replaced (also after an invalidation dropped it): never adopted back. */
+  readonly token: string | undefined;
+  /**
+   * Its stale point (wall-clock epoch ms; 0: none). A stored token is adopted only if it goes stale later:
+   * versions cannot tell, since a store restarted empty counts them from 1 again.
+   */
+  readonly staleAt: number;
+}
+
 /** @internal What the lifecycle asks of one renewal. */
 export interface RenewalRequest {
-  /** Store version of the token being replaced (0: none); a newer stored token is adopted instead. */
-  readonly replacing: number;
-  /** The access token being replaced (also after an invalidation dropped it): never adopted back. */
-  readonly replacingToken: string | undefined;
+  readonly replacing: Replacing;
   /** The refresh token this process holds; used only if it was never shared through the store. */
   readonly refresh: RefreshCredential | undefined;
   /** May log in with the credentials (else: refresh token only). */
@@ -73,7 +84,22 @@ export class Renewer {
     return this.renewShared(request, this.store);
   }
 
+  /**
+   * A token another process stored that beats the one being replaced, if the store has one: one read, no
+   * lock, no upstream call (a process that starts, or hears that the entry changed).
+   */
+  async peek(replacing: Replacing): Promise<Renewed | undefined> {
+    const stored = this.store === undefined ? undefined : await this.store.read();
+    return stored === DOWN ? undefined : this.adoptable(stored, replacing);
+  }
+
   private async renewShared(request: RenewalRequest, store: StoreAccess): Promise<Renewed> {
+    // First a plain read: a token fresh in the store is taken without contending for the lock (a fleet
+    // that starts together, or a process that wakes after another renewed).
+    const first = await store.read();
+    if (first === DOWN) return this.renewUpstream(request, DOWN, store); // no more of its timeouts
+    const early = this.adoptable(first, request.replacing);
+    if (early !== undefined && isBefore(early.token.staleAt, instant(this.clock))) return early;
     let lock = await store.lock(this.lockTtlMs);
     if (lock === undefined) {
       const waited = await this.awaitHolder(request, store);
@@ -83,7 +109,7 @@ export class Renewer {
     try {
       // A store that failed to lock is down: no more of its timeouts in this renewal.
       const stored = lock === DOWN ? DOWN : await store.read();
-      const adopted = stored === DOWN ? undefined : this.adoptable(stored, request);
+      const adopted = stored === DOWN ? undefined : this.adoptable(stored, request.replacing);
       if (adopted !== undefined) return adopted;
       return await this.renewUpstream(request, stored, store);
     } finally {
@@ -110,11 +136,14 @@ export class Renewer {
         refresh = shared;
         version = stored.version + 1;
       }
-    } else if (request.replacing === 0) {
+    } else if (request.replacing.version === 0) {
       refresh = this.usable(request.refresh); // never in the store: no other process has it
     }
-    const renewed = await this.exchange(refresh, request.allowLogin);
-    if (version === undefined) return { ...renewed, version: 0 };
+    // A refresh token refused (e.g. as already used: a holder whose lock lapsed used it) may mean that
+    // another process renewed meanwhile: its token is taken before logging in again.
+    const beforeLogin = refresh === undefined || version === undefined ? undefined : () => this.peek(request.replacing);
+    const renewed = await this.exchange(refresh, request.allowLogin, beforeLogin);
+    if (renewed.via === 'store' || version === undefined) return { version: 0, ...renewed };
     const written = await store.write(toStored(renewed.token, renewed.refresh, version + 1));
     return { ...renewed, version: written === true ? version + 1 : 0 };
   }
@@ -123,7 +152,8 @@ export class Renewer {
   private async exchange(
     refresh: RefreshCredential | undefined,
     allowLogin: boolean,
-  ): Promise<Omit<Renewed, 'version'>> {
+    beforeLogin?: () => Promise<Renewed | undefined>,
+  ): Promise<Omit<Renewed, 'version'> & { version?: number }> {
     if (refresh !== undefined) {
       try {
         // Converted inside the try: a refreshed token that is unusable (e.g. expired on arrival) is as
@@ -146,6 +176,8 @@ export class Renewer {
           this.log('warn', `Refresh token failed (${error.code}: ${error.message}); falling back to Get token.`);
         }
       }
+      const renewed = await beforeLogin?.();
+      if (renewed !== undefined) return renewed;
     } else if (!allowLogin) {
       throw new TransferAuthError('INVALID_CREDENTIALS', 'No usable refresh token, and logins wait out a cool-down.');
     }
@@ -155,18 +187,21 @@ export class Renewer {
 
   /**
    * Another holder renews: wait for its token (woken by the store, or polling), or for the lock to come
-   * free (the holder failed), at most a lock's lifetime. `undefined`: the store went down or time ran out.
+   * free (the holder failed), a lock's lifetime and one last try: by then a dead holder's lock has lapsed.
+   * `undefined`: the store went down or the lock is still taken.
    */
   private async awaitHolder(
     request: RenewalRequest,
     store: StoreAccess,
   ): Promise<Renewed | TransferTokenStoreLock | undefined> {
     const deadline = this.clock.mono() + this.lockTtlMs;
-    for (let delay = 25; this.clock.mono() < deadline; delay = Math.min(delay * 2, 1_000)) {
-      await store.pause(Math.min(delay, deadline - this.clock.mono()));
+    for (let delay = 25, last = false; !last; delay = Math.min(delay * 2, 1_000)) {
+      const left = deadline - this.clock.mono();
+      last = left <= delay;
+      await store.pause(Math.max(0, Math.min(delay, left)));
       const stored = await store.read();
       if (stored === DOWN) return undefined;
-      const adopted = this.adoptable(stored, request);
+      const adopted = this.adoptable(stored, request.replacing);
       if (adopted !== undefined) return adopted;
       const lock = await store.lock(this.lockTtlMs);
       if (lock !== undefined) return lock === DOWN ? undefined : lock;
@@ -179,9 +214,9 @@ export class Renewer {
     return this.options.refresh === false || this.refreshAbsent ? undefined : refresh;
   }
 
-  private adoptable(stored: StoredTransferToken | undefined, request: RenewalRequest): Renewed | undefined {
-    if (stored === undefined || stored.version <= request.replacing) return undefined;
-    if (stored.accessToken === request.replacingToken) return undefined; // e.g. refused with a 401
+  private adoptable(stored: StoredTransferToken | undefined, replacing: Replacing): Renewed | undefined {
+    if (stored === undefined || stored.accessToken === replacing.token) return undefined; // e.g. refused with a 401
+    if (!(stored.staleAt > replacing.staleAt)) return undefined; // not newer than the one held
     const placed = fromStored(stored, instant(this.clock));
     if (placed?.token === undefined) return undefined;
     return { token: placed.token, refresh: placed.refresh, version: stored.version, via: 'store' };

@@ -1,6 +1,8 @@
+import type { StoreScope } from '../token-store/store-key';
 import type {
   StoredTransferToken,
   TransferTokenStore,
+  TransferTokenStoreContext,
   TransferTokenStoreLock,
 } from '../token-store/transfer-token-store.interface';
 import { STORE_TIMEOUT_MS } from '../internal.constants';
@@ -13,6 +15,12 @@ export type Down = typeof DOWN;
 
 const WAKE_FLOOR_MS = 25;
 
+/** A store that did not answer gets this long (not the full timeout) until it answers again. */
+const DOWN_TIMEOUT_MS = 250;
+
+/** @internal The scope of a store given without derived keys (the lifecycle's own tests). */
+export const LOCAL_SCOPE: StoreScope = { key: 'token', context: { encryptionKey: new Uint8Array(32) } };
+
 /**
  * @internal The lifecycle's side of a {@link TransferTokenStore}: every call bounded in time, whatever
  * the store answers checked, failures reported as {@link DOWN} (logged once per outage, by error name
@@ -24,10 +32,10 @@ export class StoreAccess {
 
   constructor(
     private readonly store: TransferTokenStore,
-    private readonly key: Promise<string>,
+    private readonly scope: Promise<StoreScope>,
     private readonly log: LogFn,
   ) {
-    key.catch(() => undefined);
+    scope.catch(() => undefined);
   }
 
   /** The lock, `undefined` while another holder has it. A lock granted after the timeout is given back. */
@@ -57,14 +65,14 @@ export class StoreAccess {
 
   /** The stored entry; anything that is not a well-formed entry (`null` included) counts as none. */
   async read(): Promise<StoredTransferToken | undefined | Down> {
-    const entry = await this.call((key) => this.store.read(key));
+    const entry = await this.call((key, context) => this.store.read(key, context));
     if (entry === DOWN) return DOWN;
     const ok = typeof entry === 'object' && entry !== null && Number.isSafeInteger(entry.version) && entry.version > 0;
     return ok ? entry : undefined;
   }
 
   async write(entry: StoredTransferToken): Promise<boolean | Down> {
-    return this.call((key) => this.store.write(key, entry));
+    return this.call((key, context) => this.store.write(key, entry, context));
   }
 
   /**
@@ -72,7 +80,7 @@ export class StoreAccess {
    * store that fires at once cannot spin the loop. `close()` cuts it short with `SHUTDOWN`.
    */
   async pause(ms: number): Promise<void> {
-    const key = await this.key;
+    const { key } = await this.scope;
     if (this.closed.signal.aborted) throw shutdownError();
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -112,18 +120,37 @@ export class StoreAccess {
     });
   }
 
+  /** Calls `onChange` whenever the store says the entry changed (if it can), until `close()`. */
+  follow(onChange: () => void): void {
+    if (typeof this.store.watch !== 'function') return;
+    this.scope.then(
+      ({ key }) => {
+        if (this.closed.signal.aborted) return;
+        let stop: (() => void) | undefined;
+        try {
+          stop = this.store.watch?.(key, onChange);
+        } catch {
+          return; // polling covers it
+        }
+        this.closed.signal.addEventListener('abort', () => quietly(stop), { once: true });
+      },
+      () => undefined,
+    );
+  }
+
   close(): void {
     this.closed.abort();
   }
 
-  private async call<T>(call: (key: string) => Promise<T>): Promise<T | Down> {
+  private async call<T>(call: (key: string, context: TransferTokenStoreContext) => Promise<T>): Promise<T | Down> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${STORE_TIMEOUT_MS} ms`)), STORE_TIMEOUT_MS);
+        const ms = this.down ? DOWN_TIMEOUT_MS : STORE_TIMEOUT_MS;
+        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
         timer.unref?.();
       });
-      const result = await Promise.race([this.key.then(call), timeout]);
+      const result = await Promise.race([this.scope.then(({ key, context }) => call(key, context)), timeout]);
       if (this.down) {
         this.down = false;
         this.log('log', 'The token store answers again; renewals are shared through it again.');

@@ -7,9 +7,9 @@ import { instant, systemClock, type Clock, type Instant } from './clock';
 import { FailureLog } from './failure-log';
 import { FailurePolicy, shutdownError } from './failure-policy';
 import { Flight } from './flight';
-import { Renewer, toError, type Renewed } from './renewal';
+import { Renewer, toError, type Renewed, type Replacing } from './renewal';
 import { Schedule } from './schedule';
-import { StoreAccess } from './store-access';
+import { LOCAL_SCOPE, StoreAccess } from './store-access';
 import type { LifecycleDeps, LifecycleHooks, LifecycleOptions } from './lifecycle-deps';
 import { UnauthorizedSpacing } from './unauthorized-spacing';
 
@@ -30,6 +30,10 @@ export class TokenLifecycle {
   private refresh: RefreshCredential | undefined;
   /** The last access token cached, kept after an invalidation dropped it: never adopted back from the store. */
   private served: string | undefined;
+  /** Its stale point (wall ms): a stored token is adopted only if it goes stale later. */
+  private servedStaleAt = 0;
+  /** A read of the store is under way because it said the entry changed. */
+  private peeking = false;
   /** Store version of `token`; 0 when it is not in the store. */
   private version = 0;
   private flight: Flight | undefined;
@@ -53,8 +57,12 @@ export class TokenLifecycle {
     this.failureLog = new FailureLog(deps.hooks.log);
     this.schedule = new Schedule(this.clock, () => this.onDue());
     // No store given: this process alone, as an in-process store would be, without its calls in the way.
-    const store = deps.store && new StoreAccess(deps.store, Promise.resolve(deps.storeKey ?? 'token'), deps.hooks.log);
+    const store =
+      deps.store && new StoreAccess(deps.store, deps.storeScope ?? Promise.resolve(LOCAL_SCOPE), deps.hooks.log);
     this.renewer = new Renewer(options, deps.endpoint, store, deps.hooks.log, this.clock);
+    // Another process renewed (or replaced a token refused with a 401): take its token now, not at our
+    // own stale point, so that the whole fleet drops a refused token and serves the same one.
+    store?.follow(() => this.onStoreChange());
   }
 
   /**
@@ -164,7 +172,7 @@ export class TokenLifecycle {
     const refresh = this.usableRefresh();
     this.refresh = undefined; // a refresh token is used once, whatever the outcome
     const allowLogin = awaited || this.policy.backgroundLogin;
-    const renewal = this.renewer.renew({ replacing: this.version, replacingToken: this.served, refresh, allowLogin });
+    const renewal = this.renewer.renew({ replacing: this.replacing(), refresh, allowLogin });
     const flight: Flight = new Flight(
       allowLogin,
       renewal.then(
@@ -186,9 +194,15 @@ export class TokenLifecycle {
   private accept(flight: Flight, renewed: Renewed, cause: Cause): CachedToken {
     this.land(flight);
     if (this.closed) throw shutdownError();
+    return this.install(renewed, cause);
+  }
+
+  /** Caches a renewed (or adopted) token and schedules its renewal. */
+  private install(renewed: Renewed, cause: Cause): CachedToken {
     const { token } = renewed;
     this.token = token;
     this.served = token.accessToken;
+    this.servedStaleAt = token.staleAt.wall;
     this.refresh = this.options.refresh === false ? undefined : renewed.refresh;
     this.version = renewed.version;
     this.lastError = undefined;
@@ -247,6 +261,27 @@ export class TokenLifecycle {
     if (due > now.mono)
       this.schedule.at(due); // e.g. the wall clock went back
     else this.renew('schedule');
+  }
+
+  private replacing(): Replacing {
+    return { version: this.version, token: this.served, staleAt: this.servedStaleAt };
+  }
+
+  /** The store says the entry changed: adopt it if it beats ours and nothing else is under way. */
+  private onStoreChange(): void {
+    if (this.closed || this.flight !== undefined || this.peeking) return;
+    this.peeking = true;
+    this.renewer.peek(this.replacing()).then(
+      (renewed) => {
+        this.peeking = false;
+        if (renewed === undefined || this.closed || this.flight !== undefined) return;
+        if (renewed.token.staleAt.wall <= this.servedStaleAt) return; // ours changed meanwhile
+        this.install(renewed, 'schedule');
+      },
+      () => {
+        this.peeking = false;
+      },
+    );
   }
 
   private usableRefresh(): RefreshCredential | undefined {

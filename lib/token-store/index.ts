@@ -1,2 +1,7 @@
 export { InProcessTokenStore } from './in-process-token-store';
-export type { StoredTransferToken, TransferTokenStore, TransferTokenStoreLock } from './transfer-token-store.interface';
+export type {
+  StoredTransferToken,
+  TransferTokenStore,
+  TransferTokenStoreContext,
+  TransferTokenStoreLock,
+} from './transfer-token-store.interface';

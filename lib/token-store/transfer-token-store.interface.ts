@@ -25,6 +25,19 @@ export interface StoredTransferToken {
   readonly obtainedAt: number;
 }
 
+/**
+ * What the lifecycle tells a store about the agent whose entry it reads or writes.
+ */
+export interface TransferTokenStoreContext {
+  /**
+   * 32 bytes derived from the agent's base URL, id and secret with scrypt (once per registration): the
+   * same in every process configured alike, and as secret as the agent secret. A store that keeps entries
+   * outside the process (Redis, a database) encrypts them with it, so that what it holds is useless
+   * without the credentials. Never write it anywhere.
+   */
+  readonly encryptionKey: Uint8Array;
+}
+
 /** A held renewal lock. */
 export interface TransferTokenStoreLock {
   /** Gives the lock up, if it is still this holder's; never throws for a lock that lapsed. */
@@ -32,19 +45,20 @@ export interface TransferTokenStoreLock {
 }
 
 /**
- * Where the token lifecycle reads, writes and locks the current token of an agent (one `key` per agent).
+ * Where the token lifecycle reads, writes and locks the current token of an agent (one `key` per agent:
+ * derived from the credentials, it names no secret and may be used as is in key names).
  * The lifecycle keeps its own copy for cached reads: a store is touched only when a token is renewed,
  * adopted or dropped, never by `getAccessToken()` while the cached token is usable. A store that fails
  * or hangs never fails a caller: the lifecycle then carries on alone, as with the in-process default.
  */
 export interface TransferTokenStore {
   /** The stored entry, or `undefined` when there is none. */
-  read(key: string): Promise<StoredTransferToken | undefined>;
+  read(key: string, context: TransferTokenStoreContext): Promise<StoredTransferToken | undefined>;
   /**
    * Stores `entry` only if the stored version is still `entry.version - 1` (no entry counts as 0).
    * Resolves whether it was written.
    */
-  write(key: string, entry: StoredTransferToken): Promise<boolean>;
+  write(key: string, entry: StoredTransferToken, context: TransferTokenStoreContext): Promise<boolean>;
   /**
    * Takes the renewal lock of `key` for `ttlMs`, or resolves `undefined` when another holder has it. The
    * lifecycle asks for a lifetime longer than a whole renewal and releases it as soon as it is done.

@@ -122,6 +122,8 @@ export class StubCall {
 export type Responder = (call: StubCall) => void;
 
 /** A `TokenEndpoint` whose calls are recorded and settled by the test. */
+let stubs = 0;
+
 export class StubEndpoint implements TokenEndpoint {
   readonly calls: StubCall[] = [];
   readonly issued = new Map<string, Issued>();
@@ -135,6 +137,8 @@ export class StubEndpoint implements TokenEndpoint {
   abortOnClose = true;
   closed = false;
   private counter = 0;
+  /** Tokens of different stubs never look alike, as two upstream answers never would. */
+  private readonly stubId = ++stubs;
 
   constructor(responder?: Responder) {
     this.responder = responder;
@@ -176,8 +180,8 @@ export class StubEndpoint implements TokenEndpoint {
     const n = ++this.counter;
     const lifetimeMs = spec.lifetimeMs ?? this.defaults.lifetimeMs ?? 600_000;
     const issued: Issued = {
-      accessToken: `ACCESS-${n}-c0ffee`,
-      refreshToken: `REFRESH-${n}-bead5`,
+      accessToken: `ACCESS-${n}-c0ffee${this.stubId}`,
+      refreshToken: `REFRESH-${n}-bead5${this.stubId}`,
       lifetimeMs,
       trueExpiresAtMs: this.trueNow() + lifetimeMs,
     };
