@@ -9,6 +9,7 @@ module.exports = {
     '^nestjs-freedompay-transfer-auth$': '<rootDir>/lib/index.ts',
     '^nestjs-freedompay-transfer-auth/testing$': '<rootDir>/lib/testing/index.ts',
     '^nestjs-freedompay-transfer-auth/health$': '<rootDir>/lib/health/index.ts',
+    '^nestjs-freedompay-transfer-auth/redis$': '<rootDir>/lib/redis/index.ts',
   },
   collectCoverageFrom: ['lib/**/*.ts', '!lib/**/index.ts'],
   coverageReporters: ['text-summary', 'text'],

@@ -1,0 +1,125 @@
+/**
+ * The Redis calls the store makes, on either client: ioredis (`Redis`, `Cluster`; v5, v6) or node-redis
+ * (v5 `createClient`, `createCluster`). Told apart by shape, so that neither package is loaded here.
+ */
+
+/**
+ * A client the app already has: an ioredis `Redis` or `Cluster`, or a node-redis client (connected). Only
+ * `eval` and `duplicate` are used; typed loosely so that every version's own typings fit.
+ */
+export interface RedisTokenStoreClient {
+  eval(...args: never[]): unknown;
+  duplicate(...args: never[]): unknown;
+}
+
+/** @internal A pub/sub connection the store opened itself (and closes). */
+export interface Subscriber {
+  subscribe(channel: string): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+  close(): void;
+}
+
+/** @internal */
+export interface RedisCalls {
+  /** Runs a Lua script; every key it touches is in `keys` (one hash slot). */
+  run(script: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  /** A new connection for pub/sub, with messages delivered to `onMessage`. */
+  subscriber(onMessage: (channel: string) => void): Subscriber;
+}
+
+type Listener = (...args: never[]) => void;
+interface Emitter {
+  on(event: string, listener: Listener): unknown;
+}
+interface IoRedisLike extends Emitter {
+  eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
+  duplicate(): IoRedisLike;
+  subscribe(channel: string): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  disconnect(): void;
+  stream?: { unref?(): void };
+  isCluster?: boolean;
+}
+interface NodeRedisLike extends Emitter {
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  duplicate(): NodeRedisLike;
+  connect(): Promise<unknown>;
+  subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  destroy?(): void;
+  disconnect?(): Promise<unknown>;
+  unref?(): void;
+}
+
+const noop = (): void => undefined;
+
+/** node-redis has `sendCommand` and no `call`; ioredis has `call`. */
+function isNodeRedis(client: object): boolean {
+  const c = client as { sendCommand?: unknown; call?: unknown };
+  return typeof c.sendCommand === 'function' && typeof c.call !== 'function';
+}
+
+/** @internal Whether `client` looks like a client of either package. */
+export function isRedisClient(client: unknown): client is RedisTokenStoreClient {
+  const c = client as { eval?: unknown; duplicate?: unknown } | null;
+  return typeof c === 'object' && c !== null && typeof c.eval === 'function' && typeof c.duplicate === 'function';
+}
+
+/** @internal */
+export function redisCalls(client: RedisTokenStoreClient): RedisCalls {
+  return isNodeRedis(client)
+    ? nodeRedisCalls(client as unknown as NodeRedisLike)
+    : ioRedisCalls(client as unknown as IoRedisLike);
+}
+
+function ioRedisCalls(client: IoRedisLike): RedisCalls {
+  return {
+    run: (script, keys, args) => client.eval(script, keys.length, ...keys, ...args),
+    subscriber(onMessage) {
+      const sub = client.duplicate();
+      sub.on('error', noop); // reconnects by itself; polling covers the messages lost meanwhile
+      sub.on('message', ((channel: string) => onMessage(channel)) as Listener);
+      // Never what keeps a process alive: the app's own client does that as long as it is open.
+      if (sub.isCluster !== true) sub.on('connect', (() => sub.stream?.unref?.()) as Listener);
+      return {
+        subscribe: async (channel) => void (await sub.subscribe(channel)),
+        unsubscribe: async (channel) => void (await sub.unsubscribe(channel)),
+        close: () => sub.disconnect(),
+      };
+    },
+  };
+}
+
+function nodeRedisCalls(client: NodeRedisLike): RedisCalls {
+  return {
+    run: (script, keys, args) => client.eval(script, { keys: [...keys], arguments: [...args] }),
+    subscriber(onMessage) {
+      const sub = client.duplicate();
+      sub.on('error', noop); // without a listener node-redis would throw it: reconnects by itself
+      let closed = false;
+      const connected = sub.connect().then(() => {
+        if (closed) closeNodeRedis(sub);
+        else sub.unref?.();
+      });
+      return {
+        subscribe: async (channel) => {
+          await connected;
+          await sub.subscribe(channel, (_message, from) => onMessage(from));
+        },
+        unsubscribe: async (channel) => {
+          await connected;
+          await sub.unsubscribe(channel);
+        },
+        close: () => {
+          closed = true;
+          connected.then(() => closeNodeRedis(sub), noop);
+        },
+      };
+    },
+  };
+}
+
+function closeNodeRedis(sub: NodeRedisLike): void {
+  if (typeof sub.destroy === 'function') sub.destroy();
+  else sub.disconnect?.().catch(noop);
+}

@@ -1,0 +1,213 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
+import { TransferAuthError } from '../errors/transfer-auth.error';
+import type {
+  StoredTransferToken,
+  TransferTokenStore,
+  TransferTokenStoreContext,
+  TransferTokenStoreLock,
+} from '../token-store/transfer-token-store.interface';
+import { open, seal } from './entry-cipher';
+import {
+  isRedisClient,
+  redisCalls,
+  type RedisCalls,
+  type RedisTokenStoreClient,
+  type Subscriber,
+} from './redis-client';
+
+/** Options of {@link RedisTokenStore}. */
+export interface RedisTokenStoreOptions {
+  /**
+   * The app's own client: an ioredis `Redis` or `Cluster` (v5, v6), or a connected node-redis v5 client.
+   * The store never closes it; the one connection it opens itself (pub/sub) it closes when nothing uses it.
+   */
+  client: RedisTokenStoreClient;
+  /** Put before every key and channel name. @default 'freedompay-transfer-auth:' */
+  keyPrefix?: string | undefined;
+  /**
+   * 32 bytes that encrypt the entries (AES-256-GCM) instead of the key derived from the agent's
+   * credentials, e.g. from a secret manager. Processes with other keys use other key names.
+   * @default derived from the base URL, agent id and secret with scrypt
+   */
+  encryptionKey?: Uint8Array | undefined;
+}
+
+/** One hash field each: the version, the Redis time of the write, the writer's clock then, the sealed entry. */
+const READ = `local e = redis.call('HMGET', KEYS[1], 'v', 'at', 'w', 'd')
+local t = redis.call('TIME')
+return { e[1], e[2], e[3], e[4], t[1], t[2] }`;
+
+/** Compare-and-set on the version; stamps the write with Redis' clock; tells the watchers. */
+const WRITE = `local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if v + 1 ~= tonumber(ARGV[1]) then return 0 end
+local t = redis.call('TIME')
+local at = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'at', at, 'w', ARGV[2], 'd', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[1])
+return 1`;
+
+const LOCK = `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0`;
+
+/** Deletes the lock only if it is still this holder's. */
+const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+const DEFAULT_PREFIX = 'freedompay-transfer-auth:';
+
+/**
+ * A {@link TransferTokenStore} on Redis, so that a fleet of processes shares one token: one renewal per
+ * lifetime under a lock (`SET NX PX`, released by a token-checked script), entries written with a version
+ * compare-and-set, changes announced on a channel (a hint: the lifecycle also polls). Entries are
+ * encrypted (AES-256-GCM); key names hold no secret; all keys of an agent share one hash slot.
+ *
+ * ```ts
+ * TransferAuthModule.forRoot({ ...credentials, store: new RedisTokenStore({ client: new Redis(url) }) })
+ * ```
+ */
+export class RedisTokenStore implements TransferTokenStore {
+  private readonly calls: RedisCalls;
+  private readonly keyPrefix: string;
+  private readonly encryptionKey: Uint8Array | undefined;
+  private subscriber: Subscriber | undefined;
+  private readonly watchers = new Map<string, Set<() => void>>();
+
+  constructor(options: RedisTokenStoreOptions) {
+    if (typeof options !== 'object' || options === null) throw invalid('options', 'must be an object');
+    if (!isRedisClient(options.client)) {
+      throw invalid('client', 'must be an ioredis (Redis or Cluster) or node-redis client');
+    }
+    const prefix = options.keyPrefix ?? DEFAULT_PREFIX;
+    if (typeof prefix !== 'string' || prefix.length > 200 || /[{}\s]/.test(prefix)) {
+      throw invalid('keyPrefix', 'must be a string of at most 200 characters, without braces or spaces');
+    }
+    const key = options.encryptionKey;
+    if (key !== undefined && !(key instanceof Uint8Array && key.length === 32)) {
+      throw invalid('encryptionKey', 'must be 32 bytes (a Uint8Array or Buffer)');
+    }
+    this.calls = redisCalls(options.client);
+    this.keyPrefix = prefix;
+    this.encryptionKey = key && Uint8Array.from(key);
+  }
+
+  async read(key: string, context: TransferTokenStoreContext): Promise<StoredTransferToken | undefined> {
+    const { entry, aad } = this.names(key);
+    const sentAt = Date.now();
+    const reply = await this.calls.run(READ, [entry], []);
+    const [v, at, w, d, sec, usec] = Array.isArray(reply) ? (reply as unknown[]) : [];
+    const version = Number(v);
+    if (v === null || v === undefined || d === null || d === undefined) return undefined;
+    if (!Number.isSafeInteger(version) || version < 1) return undefined;
+    // From the writer's clock to ours through Redis' own: hosts whose clocks disagree still agree on
+    // when a token goes stale (to within the time a write takes to reach Redis).
+    const redisNow = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    const shiftMs = Number(at) - Number(w) + (sentAt - redisNow);
+    return open(String(d), this.keyOf(context), aad(version), version, Number.isFinite(shiftMs) ? shiftMs : 0);
+  }
+
+  async write(key: string, entry: StoredTransferToken, context: TransferTokenStoreContext): Promise<boolean> {
+    const names = this.names(key);
+    const sentAt = Date.now();
+    const sealed = seal(entry, this.keyOf(context), names.aad(entry.version));
+    // Kept while any part of it can still be used; Redis drops it after that.
+    const lastUse = Math.max(entry.usableUntil, entry.refreshUsableUntil ?? 0);
+    const ttl = String(Math.max(1_000, Math.ceil(lastUse - sentAt)));
+    const args = [String(entry.version), String(sentAt), sealed, ttl, names.channel];
+    return Number(await this.calls.run(WRITE, [names.entry], args)) === 1;
+  }
+
+  async lock(key: string, ttlMs: number): Promise<TransferTokenStoreLock | undefined> {
+    const { lock } = this.names(key);
+    const token = randomBytes(16).toString('hex');
+    const taken = Number(await this.calls.run(LOCK, [lock], [token, String(Math.max(1, Math.ceil(ttlMs)))]));
+    if (taken !== 1) return undefined;
+    let released = false;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        await this.calls.run(UNLOCK, [lock], [token]);
+      },
+    };
+  }
+
+  watch(key: string, onChange: () => void): () => void {
+    const { channel } = this.names(key);
+    let callbacks = this.watchers.get(channel);
+    if (callbacks === undefined) {
+      callbacks = new Set();
+      this.watchers.set(channel, callbacks);
+      this.subscriber ??= this.calls.subscriber((from) => this.dispatch(from));
+      this.subscriber.subscribe(channel).catch(() => undefined); // polling covers it
+    }
+    const set = callbacks.add(onChange);
+    return () => {
+      if (!set.delete(onChange) || set.size > 0 || this.watchers.get(channel) !== set) return;
+      this.watchers.delete(channel);
+      if (this.watchers.size === 0) this.close();
+      else this.subscriber?.unsubscribe(channel).catch(() => undefined);
+    };
+  }
+
+  /** Closes the pub/sub connection the store opened (never the app's client); a later `watch` opens another. */
+  close(): void {
+    const subscriber = this.subscriber;
+    this.subscriber = undefined;
+    this.watchers.clear();
+    try {
+      subscriber?.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Names the store, never its client (which may hold a password) or what it holds. */
+  toJSON(): { store: string; keyPrefix: string } {
+    return { store: 'RedisTokenStore', keyPrefix: this.keyPrefix };
+  }
+
+  /** @internal Names the store, never its client or what it holds. */
+  [inspect.custom](): string {
+    return `RedisTokenStore { keyPrefix: ${inspect(this.keyPrefix)} }`;
+  }
+
+  private dispatch(channel: string): void {
+    for (const onChange of this.watchers.get(channel) ?? []) {
+      try {
+        onChange();
+      } catch {
+        // a watcher's failure is its own
+      }
+    }
+  }
+
+  private keyOf(context: TransferTokenStoreContext): Uint8Array {
+    return this.encryptionKey ?? context.encryptionKey;
+  }
+
+  /** One hash tag per agent: its entry and lock in one slot of a cluster. */
+  private names(key: string): {
+    entry: string;
+    lock: string;
+    channel: string;
+    aad: (version: number) => string;
+  } {
+    const id =
+      this.encryptionKey === undefined
+        ? key
+        : createHmac('sha256', this.encryptionKey).update(key).digest('hex').slice(0, 32);
+    const base = `${this.keyPrefix}{${id}}`;
+    return {
+      entry: `${base}:token`,
+      lock: `${base}:lock`,
+      channel: `${base}:changed`,
+      aad: (version) => `${base}:token\n${version}`,
+    };
+  }
+}
+
+function invalid(option: string, why: string): TransferAuthError {
+  return new TransferAuthError('INVALID_CONFIG', `RedisTokenStore: option \`${option}\` ${why}.`);
+}
