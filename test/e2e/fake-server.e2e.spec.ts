@@ -40,6 +40,28 @@ function send(
   });
 }
 
+interface Pair {
+  access_token: string;
+  refresh_token: string;
+  access_expire_at: string;
+  refresh_expire_at: string;
+}
+
+/** Get token on a raw socket: the pair the fake answered. */
+async function login(fake: FakeTransferServer): Promise<Pair> {
+  const body = JSON.stringify({ agent_id: fake.agentId, agent_secret: fake.agentSecret });
+  const answer = await send(fake.url, 'POST', DEFAULT_AUTH_PATH, body);
+  expect(answer.status).toBe(200);
+  return answer.json as Pair;
+}
+
+/** Refresh token on a raw socket, with the fake's default route (`PATCH` on the auth path, token in both). */
+function refreshWith(fake: FakeTransferServer, token: string): Promise<{ status: number; json: unknown }> {
+  return send(fake.url, 'PATCH', DEFAULT_AUTH_PATH, JSON.stringify({ refresh_token: token }), {
+    Authorization: `Bearer ${token}`,
+  });
+}
+
 describe('FakeTransferServer (finding 9)', () => {
   const fakes: FakeTransferServer[] = [];
   let app: AuthApp | undefined;
@@ -201,6 +223,139 @@ describe('FakeTransferServer (finding 9)', () => {
       app = await createAuthApp(fakeOptions(fake, { refresh: false }));
       await app.auth.forceRefresh();
       expect(fake.calls).toMatchObject({ auth: 2, refresh: 0, unknown: 1 });
+    });
+  });
+
+  describe('refresh token reuse (issue 11)', () => {
+    it('strict by default: a reused refresh token gets 401 and is counted; the pair it bought still works', async () => {
+      const fake = await track().start();
+      const reused = fake.waitForCalls(1, 'refreshReused');
+      const first = await login(fake);
+      expect(fake.refreshTokenState(first.refresh_token)).toBe('unused');
+      const renewed = await refreshWith(fake, first.refresh_token);
+      expect(renewed.status).toBe(200);
+      const second = renewed.json as Pair;
+      expect(fake.refreshTokenState(first.refresh_token)).toBe('used');
+
+      const again = await refreshWith(fake, first.refresh_token);
+      expect(again).toEqual({ status: 401, json: { message: 'refresh token already used' } });
+      expect(fake.calls).toMatchObject({ auth: 1, refresh: 2, refreshReused: 1, total: 3 });
+      await expect(reused).resolves.toBeUndefined();
+
+      // The reuse does not take down the pair the first refresh handed out.
+      expect(fake.isAccessTokenValid(second.access_token)).toBe(true);
+      expect(fake.refreshTokenState(second.refresh_token)).toBe('unused');
+      const third = await refreshWith(fake, second.refresh_token);
+      expect(third.status).toBe(200);
+      expect(fake.isAccessTokenValid((third.json as Pair).access_token)).toBe(true);
+      expect(fake.calls.refreshReused).toBe(1);
+    });
+
+    it('strictRefresh: false: a refresh token keeps working until revoked, and each reuse is counted', async () => {
+      const fake = await track({ strictRefresh: false }).start();
+      const { refresh_token } = await login(fake);
+      const answers = [];
+      for (let i = 0; i < 3; i++) answers.push(await refreshWith(fake, refresh_token));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+      expect(new Set(answers.map((a) => (a.json as Pair).access_token)).size).toBe(3); // a new pair each time
+      expect(fake.calls).toMatchObject({ refresh: 3, refreshReused: 2 });
+      expect(fake.refreshTokenState(refresh_token)).toBe('used');
+      fake.forgetExpiredTokens();
+      expect(fake.issuedTokens()).toContain(refresh_token); // still usable: kept
+
+      fake.revokeRefreshTokens();
+      expect(await refreshWith(fake, refresh_token)).toEqual({
+        status: 401,
+        json: { message: 'refresh token expired or revoked' },
+      });
+      expect(fake.calls.refreshReused).toBe(3); // refused, as revoked, but a reuse all the same
+    });
+
+    it('a revoked or expired refresh token is refused without counting a reuse', async () => {
+      const fake = await track({ refreshTtlMs: 60_000 }).start();
+      const revoked = await login(fake);
+      fake.revokeRefreshTokens();
+      expect(fake.refreshTokenState(revoked.refresh_token)).toBe('revoked');
+      expect(await refreshWith(fake, revoked.refresh_token)).toEqual({
+        status: 401,
+        json: { message: 'refresh token expired or revoked' },
+      });
+
+      const expired = await login(fake);
+      fake.clockOffsetMs = 60_000;
+      expect(fake.refreshTokenState(expired.refresh_token)).toBe('expired');
+      expect((await refreshWith(fake, expired.refresh_token)).status).toBe(401);
+      expect(fake.refreshTokenState('fake-rt-never-issued')).toBeUndefined();
+      expect((await refreshWith(fake, 'fake-rt-never-issued')).status).toBe(401);
+      expect(fake.calls).toMatchObject({ refresh: 3, refreshReused: 0 });
+    });
+
+    it('reuse is still recognised after forgetExpiredTokens(), until the token would have expired', async () => {
+      const fake = await track({ refreshTtlMs: 60_000 }).start();
+      const first = await login(fake);
+      expect((await refreshWith(fake, first.refresh_token)).status).toBe(200);
+      expect(fake.forgetExpiredTokens()).toBe(1); // the used refresh token
+      expect(fake.issuedTokens()).not.toContain(first.refresh_token);
+      expect(fake.refreshTokenState(first.refresh_token)).toBe('used');
+      expect(await refreshWith(fake, first.refresh_token)).toEqual({
+        status: 401,
+        json: { message: 'refresh token already used' },
+      });
+      expect(fake.calls.refreshReused).toBe(1);
+
+      // Past its refresh expiry the record goes too: a reuse is then an expired token, not counted.
+      fake.clockOffsetMs = 60_000;
+      expect(fake.refreshTokenState(first.refresh_token)).toBe('expired');
+      fake.forgetExpiredTokens();
+      expect(fake.refreshTokenState(first.refresh_token)).toBeUndefined();
+      expect(await refreshWith(fake, first.refresh_token)).toEqual({
+        status: 401,
+        json: { message: 'refresh token expired or revoked' },
+      });
+      expect(fake.calls.refreshReused).toBe(1);
+    });
+
+    it('resetCounters() zeroes refreshReused with the others', async () => {
+      const fake = await track().start();
+      const { refresh_token } = await login(fake);
+      await refreshWith(fake, refresh_token);
+      await refreshWith(fake, refresh_token);
+      expect(fake.calls.refreshReused).toBe(1);
+      fake.resetCounters();
+      expect(fake.calls).toEqual({ auth: 0, refresh: 0, agents: 0, unknown: 0, total: 0, refreshReused: 0 });
+      await refreshWith(fake, refresh_token);
+      expect(fake.calls).toMatchObject({ refresh: 1, refreshReused: 1 }); // still used: reset counts, not tokens
+    });
+
+    it('the module never reuses a refresh token against the strict fake', async () => {
+      const fake = await track().start();
+      app = await createAuthApp(fakeOptions(fake));
+      await app.auth.getAccessToken();
+      for (let i = 0; i < 3; i++) await app.auth.forceRefresh();
+      expect(fake.calls).toMatchObject({ auth: 1, refresh: 3, refreshReused: 0 });
+    });
+  });
+
+  describe('accessTokenExpiresAt()', () => {
+    it('is the access_expire_at answered with the token, on the fake clock', async () => {
+      const fake = await track({ accessTtlMs: 5_000, clockOffsetMs: 3_600_000 }).start();
+      const first = await login(fake);
+      const at = fake.accessTokenExpiresAt(first.access_token);
+      expect(at).toBe(Date.parse(first.access_expire_at));
+      expect(at).toBeGreaterThan(Date.now() + 3_600_000); // ahead with the fake's clock
+      const renewed = (await refreshWith(fake, first.refresh_token)).json as Pair;
+      expect(fake.accessTokenExpiresAt(renewed.access_token)).toBe(Date.parse(renewed.access_expire_at));
+      fake.revokeAccessTokens();
+      expect(fake.accessTokenExpiresAt(renewed.access_token)).toBe(Date.parse(renewed.access_expire_at));
+    });
+
+    it('is undefined for a token the fake never issued or has forgotten', async () => {
+      const fake = await track({ accessTtlMs: 5_000 }).start();
+      expect(fake.accessTokenExpiresAt('fake-at-never-issued')).toBeUndefined();
+      const { access_token } = await login(fake);
+      fake.clockOffsetMs = 5_000;
+      fake.forgetExpiredTokens();
+      expect(fake.accessTokenExpiresAt(access_token)).toBeUndefined();
     });
   });
 });
