@@ -1,13 +1,32 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Inject } from '@nestjs/common';
 import { TransferAuthService, type TransferAuthStatus } from 'nestjs-freedompay-transfer-auth';
+import { fingerprint, STORE_KIND } from './token-store';
+
+/** `/auth/status`: the token's state, where it is kept, and which token (by fingerprint) this process serves. */
+export interface AuthStatusView extends TransferAuthStatus {
+  /** `redis` (shared by every process using that Redis) or `in-process`. */
+  store: string;
+  /** First 8 hex of the SHA-256 of the access token: the same in every process sharing it. Never the token. */
+  accessTokenFingerprint?: string;
+  /** The process that answered (with `npm run start:fleet`, one of several workers). */
+  pid: number;
+}
 
 @Controller('auth')
 export class AuthStatusController {
-  constructor(private readonly auth: TransferAuthService) {}
+  constructor(
+    private readonly auth: TransferAuthService,
+    @Inject(STORE_KIND) private readonly store: string,
+  ) {}
 
-  /** State of the Freedom Pay token (`valid`, `stale`, `failed`, ...) and its expiry times. Never a token. */
+  /** State of the Freedom Pay token (`valid`, `stale`, `failed`, ...), its expiry times and fingerprint. Never a token. */
   @Get('status')
-  getStatus(): TransferAuthStatus {
-    return this.auth.getStatus();
+  async getStatus(): Promise<AuthStatusView> {
+    const status = this.auth.getStatus();
+    const view: AuthStatusView = { ...status, store: this.store, pid: process.pid };
+    if (status.state === 'valid' || status.state === 'stale') {
+      view.accessTokenFingerprint = fingerprint(await this.auth.getAccessToken());
+    }
+    return view;
   }
 }

@@ -7,29 +7,42 @@ import { freedompayConfig, type FreedomPayConfig } from './freedompay.config';
 
 const logger = new Logger('SampleApp');
 
-async function bootstrap(): Promise<void> {
-  // Without credentials, run against an embedded fake upstream: `npm start` works out of the box.
-  // Without credentials, run against embedded fakes (a second one for the second, `usd`, agent).
+/**
+ * Starts the app on `PORT` (3000). Without credentials it runs against embedded fakes (a second one for
+ * the second, `usd`, agent), so `npm start` works out of the box. With `REDIS_URL`, the token is shared
+ * through Redis with every other process using it (`npm run start:fleet` starts four).
+ */
+export async function bootstrap(upstreamLabel?: string): Promise<void> {
   const fake = process.env.FREEDOMPAY_AGENT_ID ? undefined : await new FakeTransferServer().start();
   const usdFake = fake ? await new FakeTransferServer({ agentId: 'fake-agent-usd' }).start() : undefined;
+  const redisUrl = process.env.REDIS_URL || undefined;
   try {
-    const app = await NestFactory.create(AppModule.forRoot({ embeddedFake: fake, embeddedUsdFake: usdFake }), {
-      abortOnError: false,
-    });
+    const app = await NestFactory.create(
+      AppModule.forRoot({ embeddedFake: fake, embeddedUsdFake: usdFake, redisUrl }),
+      {
+        abortOnError: false,
+      },
+    );
     app.enableShutdownHooks();
     const port = Number(process.env.PORT ?? 3000);
     await app.listen(port);
     const upstream = fake
       ? `embedded FakeTransferServer at ${fake.url} (set FREEDOMPAY_AGENT_ID, FREEDOMPAY_AGENT_SECRET and FREEDOMPAY_BASE_URL to use Freedom Pay)`
-      : `Freedom Pay at ${app.get<FreedomPayConfig>(freedompayConfig.KEY).baseUrl ?? DEFAULT_BASE_URL}`;
-    logger.log(`Listening on http://localhost:${port}, upstream: ${upstream}. Try GET /auth/status, /agents, /health`);
+      : (upstreamLabel ??
+        `Freedom Pay at ${app.get<FreedomPayConfig>(freedompayConfig.KEY).baseUrl ?? DEFAULT_BASE_URL}`);
+    const store = redisUrl ? `shared through Redis at ${new URL(redisUrl).host}` : 'kept in this process';
+    logger.log(
+      `Listening on http://localhost:${port}, upstream: ${upstream}; token ${store}. Try GET /auth/status, /agents, /health`,
+    );
   } catch (error) {
     await Promise.all([fake?.stop(), usdFake?.stop()]);
     throw error;
   }
 }
 
-bootstrap().catch((error: unknown) => {
-  logger.error(`Failed to start: ${error instanceof Error ? error.message : String(error)}`);
-  process.exitCode = 1;
-});
+if (require.main === module) {
+  bootstrap().catch((error: unknown) => {
+    logger.error(`Failed to start: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  });
+}
