@@ -32,8 +32,8 @@ export interface Replacing {
   /** The access token being replaced (also after an invalidation dropped it): never adopted back. */
   readonly token: string | undefined;
   /**
-   * Its stale point (wall-clock epoch ms; 0: none). A stored token is adopted only if it goes stale later:
-   * versions cannot tell, since a store restarted empty counts them from 1 again.
+   * Its stale point (wall-clock epoch ms; 0: none). A stored token is adopted only if it goes stale no
+   * earlier: versions cannot tell, since a store restarted empty counts them from 1 again.
    */
   readonly staleAt: number;
 }
@@ -216,7 +216,7 @@ export class Renewer {
 
   private adoptable(stored: StoredTransferToken | undefined, replacing: Replacing): Renewed | undefined {
     if (stored === undefined || stored.accessToken === replacing.token) return undefined; // e.g. refused with a 401
-    if (!(stored.staleAt > replacing.staleAt)) return undefined; // not newer than the one held
+    if (!(stored.staleAt >= replacing.staleAt)) return undefined; // older than the one held
     const placed = fromStored(stored, instant(this.clock));
     if (placed?.token === undefined) return undefined;
     return { token: placed.token, refresh: placed.refresh, version: stored.version, via: 'store' };

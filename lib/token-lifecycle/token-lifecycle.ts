@@ -34,6 +34,8 @@ export class TokenLifecycle {
   private servedStaleAt = 0;
   /** A read of the store is under way because it said the entry changed. */
   private peeking = false;
+  /** ... and it said so again meanwhile. */
+  private changedWhilePeeking = false;
   /** Store version of `token`; 0 when it is not in the store. */
   private version = 0;
   private flight: Flight | undefined;
@@ -267,21 +269,28 @@ export class TokenLifecycle {
     return { version: this.version, token: this.served, staleAt: this.servedStaleAt };
   }
 
-  /** The store says the entry changed: adopt it if it beats ours and nothing else is under way. */
+  /** The store says the entry changed: adopt it if it beats ours and no renewal is under way. */
   private onStoreChange(): void {
-    if (this.closed || this.flight !== undefined || this.peeking) return;
+    if (this.closed || this.flight !== undefined) return;
+    if (this.peeking) {
+      this.changedWhilePeeking = true; // read again when this read is done: it may predate the change
+      return;
+    }
     this.peeking = true;
-    this.renewer.peek(this.replacing()).then(
-      (renewed) => {
-        this.peeking = false;
-        if (renewed === undefined || this.closed || this.flight !== undefined) return;
-        if (renewed.token.staleAt.wall <= this.servedStaleAt) return; // ours changed meanwhile
-        this.install(renewed, 'schedule');
-      },
-      () => {
-        this.peeking = false;
-      },
-    );
+    this.changedWhilePeeking = false;
+    const done = (): void => {
+      this.peeking = false;
+      if (this.changedWhilePeeking) this.onStoreChange();
+    };
+    this.renewer.peek(this.replacing()).then((renewed) => {
+      if (renewed !== undefined && !this.closed && this.flight === undefined) {
+        // Ours may have changed meanwhile: only a token that still beats it.
+        if (renewed.token.staleAt.wall >= this.servedStaleAt && renewed.token.accessToken !== this.served) {
+          this.install(renewed, 'schedule');
+        }
+      }
+      done();
+    }, done);
   }
 
   private usableRefresh(): RefreshCredential | undefined {
