@@ -5,7 +5,9 @@
 #       TransferAuthModule.forRoot against a FakeTransferServer and gets a token the fake accepts;
 #   (b) the same from an ES module with named `import`s (CJS named-export detection must work);
 #   (c) `tsc` type-checks a .cts and a .mts file that use the public types against Nest 12 typings;
-#   (d) the `/health` entry works with @nestjs/terminus 12 (installed after (a)-(c), which run without it).
+#   (d) the `/health` entry works with @nestjs/terminus 12 (installed after (a)-(c), which run without it);
+#   (e) the `/redis` entry: (a)-(d) load it without ioredis installed; then, with ioredis installed, two
+#       application contexts share one token through a redis-server started on a free port.
 # The scratch app lives in a temp dir outside the repo and is removed at the end
 # (KEEP_CHECK_PACK_DIR=1 keeps it). Needs the npm registry: when it cannot be reached, prints one line and
 # exits 75 (CI skips, not fails). Prints a one-line verdict; exits 1 on failure.
@@ -77,7 +79,7 @@ contents() {
   local files missing=() unwanted
   files="$(tar -tzf "$TARBALL" | sed 's#^package/##')"
   for f in package.json README.md CHANGELOG.md LICENSE dist/index.js dist/index.d.ts \
-    dist/testing/index.js dist/testing/index.d.ts; do
+    dist/testing/index.js dist/testing/index.d.ts dist/redis/index.js dist/redis/index.d.ts; do
     grep -qx "$f" <<<"$files" || missing+=("$f")
   done
   # lib/ may ship (the declaration maps point at it); tests, samples, tooling and build state may not.
@@ -128,9 +130,11 @@ require('reflect-metadata');
 const { NestFactory } = require('@nestjs/core');
 const { TransferAuthModule, TransferAuthService, TransferAuthError } = require('nestjs-freedompay-transfer-auth');
 const { FakeTransferServer } = require('nestjs-freedompay-transfer-auth/testing');
+// ioredis is not installed yet: the entry must load without it (it is the app's client, an optional peer).
+const { RedisTokenStore } = require('nestjs-freedompay-transfer-auth/redis');
 
 async function main() {
-  for (const [name, value] of Object.entries({ TransferAuthModule, TransferAuthService, TransferAuthError, FakeTransferServer })) {
+  for (const [name, value] of Object.entries({ TransferAuthModule, TransferAuthService, TransferAuthError, FakeTransferServer, RedisTokenStore })) {
     if (typeof value !== 'function') throw new Error(`require() gave no ${name}`);
   }
   const fake = await new FakeTransferServer().start();
@@ -330,5 +334,55 @@ install_terminus() {
     node check-health.mjs
 }
 step health install_terminus
+
+# --- (e) the /redis entry with ioredis 5, against a redis-server of its own ----------------------------
+cat >"$APP/check-redis.mjs" <<'JS'
+import 'reflect-metadata';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { NestFactory } from '@nestjs/core';
+import { Redis } from 'ioredis';
+import { TransferAuthModule, TransferAuthService } from 'nestjs-freedompay-transfer-auth';
+import { RedisTokenStore } from 'nestjs-freedompay-transfer-auth/redis';
+import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
+
+const port = await new Promise((resolve) => {
+  const probe = createServer().listen(0, '127.0.0.1', () => {
+    const { port: free } = probe.address();
+    probe.close(() => resolve(free));
+  });
+});
+const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+const fake = await new FakeTransferServer().start();
+const clients = [];
+try {
+  const app = async () => {
+    const client = new Redis({ port, host: '127.0.0.1', retryStrategy: (n) => (n > 50 ? null : 100) });
+    clients.push(client);
+    const options = { agentId: fake.agentId, agentSecret: fake.agentSecret, baseUrl: fake.url };
+    return NestFactory.createApplicationContext(
+      TransferAuthModule.forRoot({ ...options, store: new RedisTokenStore({ client }) }),
+      { logger: ['error'] },
+    );
+  };
+  await new Promise((resolve) => setTimeout(resolve, 300)); // redis-server binding
+  const [a, b] = [await app(), await app()];
+  const tokens = [await a.get(TransferAuthService).getAccessToken(), await b.get(TransferAuthService).getAccessToken()];
+  await Promise.all([a.close(), b.close()]);
+  if (tokens[0] !== tokens[1]) throw new Error('the two contexts do not share the token');
+  if (fake.calls.auth !== 1) throw new Error(`expected 1 Get token call, got ${fake.calls.auth}`);
+} finally {
+  for (const client of clients) client.disconnect();
+  await fake.stop();
+  server.kill('SIGKILL');
+}
+console.log('redis: ok');
+JS
+install_ioredis() {
+  command -v redis-server >/dev/null || { echo 'redis-server is not on PATH'; return 1; }
+  npm install --no-audit --no-fund --no-package-lock --no-save --loglevel=error 'ioredis@^5.0.0' '@nestjs/terminus@^12.0.0' &&
+    node check-redis.mjs
+}
+step redis install_ioredis
 
 verdict
