@@ -97,22 +97,22 @@ function nodeRedisCalls(client: NodeRedisLike): RedisCalls {
       const sub = client.duplicate();
       sub.on('error', noop); // without a listener node-redis would throw it: reconnects by itself
       let closed = false;
-      const connected = sub.connect().then(() => {
-        if (closed) closeNodeRedis(sub);
-        else sub.unref?.();
-      });
+      // Connect, (un)subscribe and close run one after the other: a close that lands while a subscribe is
+      // in flight would otherwise leave the connection open (a cluster's, at least), or close it twice.
+      let queue: Promise<unknown> = sub.connect().then(() => (closed ? undefined : sub.unref?.()));
+      queue.catch(noop);
+      const next = (call: () => Promise<unknown>): Promise<void> => {
+        const done = queue.then(() => (closed ? undefined : call()));
+        queue = done.catch(noop);
+        return done.then(noop);
+      };
       return {
-        subscribe: async (channel) => {
-          await connected;
-          await sub.subscribe(channel, (_message, from) => onMessage(from));
-        },
-        unsubscribe: async (channel) => {
-          await connected;
-          await sub.unsubscribe(channel);
-        },
+        subscribe: (channel) => next(() => sub.subscribe(channel, (_message, from) => onMessage(from))),
+        unsubscribe: (channel) => next(() => sub.unsubscribe(channel)),
         close: () => {
+          if (closed) return;
           closed = true;
-          connected.then(() => closeNodeRedis(sub), noop);
+          void queue.catch(noop).then(() => closeNodeRedis(sub));
         },
       };
     },
@@ -120,6 +120,10 @@ function nodeRedisCalls(client: NodeRedisLike): RedisCalls {
 }
 
 function closeNodeRedis(sub: NodeRedisLike): void {
-  if (typeof sub.destroy === 'function') sub.destroy();
-  else sub.disconnect?.().catch(noop);
+  try {
+    if (typeof sub.destroy === 'function') sub.destroy();
+    else sub.disconnect?.().catch(noop);
+  } catch {
+    // already closed
+  }
 }

@@ -20,7 +20,8 @@ import {
 export interface RedisTokenStoreOptions {
   /**
    * The app's own client: an ioredis `Redis` or `Cluster` (v5, v6), or a connected node-redis v5 client.
-   * The store never closes it; the one connection it opens itself (pub/sub) it closes when nothing uses it.
+   * The store never closes it; the pub/sub client it opens itself (`duplicate()`: one connection, or one
+   * per node of a cluster) it closes when nothing uses it.
    */
   client: RedisTokenStoreClient;
   /** Put before every key and channel name. @default 'freedompay-transfer-auth:' */
