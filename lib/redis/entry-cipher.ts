@@ -4,7 +4,7 @@ import type { StoredTransferToken } from '../token-store/transfer-token-store.in
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-/** The entry as it is encrypted: short names, the writer's wall-clock times. */
+/** The entry as it is encrypted: short names, times on Redis' clock. */
 interface Plain {
   a: string;
   r?: string;
@@ -17,21 +17,22 @@ interface Plain {
 }
 
 /**
- * @internal Encrypts an entry with AES-256-GCM. The additional data binds it to its key and version: an
- * entry copied to another agent's key, or written back with another version, does not decrypt.
+ * @internal Encrypts an entry with AES-256-GCM, its deadlines moved by `shiftMs` (from the writer's clock to
+ * Redis'). The additional data binds it to its key and version: an entry copied to another agent's key, or
+ * written back with another version, does not decrypt; nothing outside it says when it expires.
  */
-export function seal(entry: StoredTransferToken, key: Uint8Array, aad: string): string {
+export function seal(entry: StoredTransferToken, key: Uint8Array, aad: string, shiftMs: number): string {
   const plain: Plain = {
     a: entry.accessToken,
-    s: entry.staleAt,
-    u: entry.usableUntil,
+    s: entry.staleAt + shiftMs,
+    u: entry.usableUntil + shiftMs,
     ae: entry.accessExpiresAt,
     re: entry.refreshExpiresAt,
-    o: entry.obtainedAt,
+    o: entry.obtainedAt + shiftMs,
   };
   if (entry.refreshToken !== undefined && entry.refreshUsableUntil !== undefined) {
     plain.r = entry.refreshToken;
-    plain.ru = entry.refreshUsableUntil;
+    plain.ru = entry.refreshUsableUntil + shiftMs;
   }
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
@@ -41,8 +42,8 @@ export function seal(entry: StoredTransferToken, key: Uint8Array, aad: string): 
 }
 
 /**
- * @internal The entry, its times moved by `shiftMs` (from the writer's clock to the reader's); throws when
- * it does not decrypt (another key, tampered, truncated).
+ * @internal The entry, its times moved by `shiftMs` (from Redis' clock to the reader's); throws when it does
+ * not decrypt (another key, tampered, truncated) or holds what no writer wrote.
  */
 export function open(
   sealed: string,
@@ -61,6 +62,10 @@ export function open(
       'utf8',
     );
     const p = JSON.parse(text) as Plain;
+    const times = [p.s, p.u, p.ae, p.re, p.o];
+    if (typeof p.a !== 'string' || !times.every((t) => typeof t === 'number' && Number.isFinite(t))) {
+      throw new EntryUnreadableError();
+    }
     const entry: Record<string, unknown> = {
       version,
       staleAt: p.s + shiftMs,

@@ -25,15 +25,18 @@ export interface RedisCalls {
   run(script: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
   /** A new connection for pub/sub, with messages delivered to `onMessage`. */
   subscriber(onMessage: (channel: string) => void): Subscriber;
+  /** Calls `onEnd` once the app's client is closed for good; returns a function that stops listening. */
+  whenClientEnds(onEnd: () => void): () => void;
 }
 
 type Listener = (...args: never[]) => void;
 interface Emitter {
   on(event: string, listener: Listener): unknown;
+  removeListener?(event: string, listener: Listener): unknown;
 }
 interface IoRedisLike extends Emitter {
   eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
-  duplicate(): IoRedisLike;
+  duplicate(...overrides: unknown[]): IoRedisLike;
   subscribe(channel: string): Promise<unknown>;
   unsubscribe(channel: string): Promise<unknown>;
   disconnect(): void;
@@ -42,7 +45,7 @@ interface IoRedisLike extends Emitter {
 }
 interface NodeRedisLike extends Emitter {
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
-  duplicate(): NodeRedisLike;
+  duplicate(overrides?: object): NodeRedisLike;
   connect(): Promise<unknown>;
   subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
   unsubscribe(channel: string): Promise<unknown>;
@@ -72,14 +75,34 @@ export function redisCalls(client: RedisTokenStoreClient): RedisCalls {
     : ioRedisCalls(client as unknown as IoRedisLike);
 }
 
+/**
+ * The pub/sub duplicate lives no longer than the app's client: when the app closes its client (`quit()`,
+ * `disconnect()`, `destroy()`; ioredis and a node-redis client say `end`, a node-redis cluster
+ * `disconnect`), the store closes its own, so that it never keeps a process alive on its own.
+ */
+function whenEnds(client: Emitter, events: readonly string[]): (onEnd: () => void) => () => void {
+  return (onEnd) => {
+    const listener = (() => onEnd()) as Listener;
+    for (const event of events) client.on(event, listener);
+    return () => {
+      for (const event of events) client.removeListener?.(event, listener);
+    };
+  };
+}
+
 function ioRedisCalls(client: IoRedisLike): RedisCalls {
   return {
+    whenClientEnds: whenEnds(client, ['end']),
     run: (script, keys, args) => client.eval(script, keys.length, ...keys, ...args),
     subscriber(onMessage) {
-      const sub = client.duplicate();
+      // Whatever the app set on its client, this one queues its SUBSCRIBE until it is connected and
+      // subscribes again after a reconnect: without them, no hint would ever arrive.
+      const options = { enableOfflineQueue: true, autoResubscribe: true, lazyConnect: false };
+      const sub = client.isCluster === true ? client.duplicate([], options) : client.duplicate(options);
       sub.on('error', noop); // reconnects by itself; polling covers the messages lost meanwhile
       sub.on('message', ((channel: string) => onMessage(channel)) as Listener);
-      // Never what keeps a process alive: the app's own client does that as long as it is open.
+      // Not what keeps a process alive: the app's own client does that as long as it is open. (A cluster's
+      // connections cannot be unref'd: they are closed with the app's client, or at module shutdown.)
       if (sub.isCluster !== true) sub.on('connect', (() => sub.stream?.unref?.()) as Listener);
       return {
         subscribe: async (channel) => void (await sub.subscribe(channel)),
@@ -92,9 +115,10 @@ function ioRedisCalls(client: IoRedisLike): RedisCalls {
 
 function nodeRedisCalls(client: NodeRedisLike): RedisCalls {
   return {
+    whenClientEnds: whenEnds(client, ['end', 'disconnect']),
     run: (script, keys, args) => client.eval(script, { keys: [...keys], arguments: [...args] }),
     subscriber(onMessage) {
-      const sub = client.duplicate();
+      const sub = client.duplicate({ disableOfflineQueue: false }); // queue SUBSCRIBE until connected
       sub.on('error', noop); // without a listener node-redis would throw it: reconnects by itself
       let closed = false;
       // Connect, (un)subscribe and close run one after the other: a close that lands while a subscribe is

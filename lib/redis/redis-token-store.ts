@@ -34,20 +34,28 @@ export interface RedisTokenStoreOptions {
   encryptionKey?: Uint8Array | undefined;
 }
 
-/** One hash field each: the version, the Redis time of the write, the writer's clock then, the sealed entry. */
-const READ = `local e = redis.call('HMGET', KEYS[1], 'v', 'at', 'w', 'd')
+/** The version and the sealed entry (`v`, `d`), and Redis' clock: deadlines are kept on it. */
+const READ = `local e = redis.call('HMGET', KEYS[1], 'v', 'd')
 local t = redis.call('TIME')
-return { e[1], e[2], e[3], e[4], t[1], t[2] }`;
+return { e[1], e[2], t[1], t[2] }`;
 
-/** Compare-and-set on the version; stamps the write with Redis' clock; tells the watchers. */
+/**
+ * Compare-and-set on the version; refused when it reaches Redis after the writer gave up on it (ARGV[6],
+ * on Redis' clock): a late write never lands behind the writer's back. Keeps the longer of the old and the
+ * new expiry (a spent entry must outlive the renewal that spent it), and tells the watchers.
+ */
 const WRITE = `local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if v + 1 ~= tonumber(ARGV[1]) then return 0 end
 local t = redis.call('TIME')
-local at = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'at', at, 'w', ARGV[2], 'd', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', ARGV[5], ARGV[1])
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[5]) then return 0 end
+local keep = redis.call('PTTL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], math.max(keep, tonumber(ARGV[3])))
+redis.call('PUBLISH', ARGV[4], ARGV[1])
 return 1`;
+
+/** A write that reaches Redis later than this after it was sent is refused (the lifecycle gave up on it). */
+const WRITE_DEADLINE_MS = 2_000;
 
 const LOCK = `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0`;
@@ -73,7 +81,10 @@ export class RedisTokenStore implements TransferTokenStore {
   private readonly keyPrefix: string;
   private readonly encryptionKey: Uint8Array | undefined;
   private subscriber: Subscriber | undefined;
+  private stopListening: (() => void) | undefined;
   private readonly watchers = new Map<string, Set<() => void>>();
+  /** Per entry key (a cluster's nodes have clocks of their own): Redis' clock less ours, from the last read. */
+  private readonly offsets = new Map<string, number>();
 
   constructor(options: RedisTokenStoreOptions) {
     if (typeof options !== 'object' || options === null) throw invalid('options', 'must be an object');
@@ -97,25 +108,36 @@ export class RedisTokenStore implements TransferTokenStore {
     const { entry, aad } = this.names(key);
     const sentAt = Date.now();
     const reply = await this.calls.run(READ, [entry], []);
-    const [v, at, w, d, sec, usec] = Array.isArray(reply) ? (reply as unknown[]) : [];
+    const receivedAt = Date.now();
+    const [v, d, sec, usec] = Array.isArray(reply) ? (reply as unknown[]) : [];
+    const redisNow = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    if (!Number.isFinite(redisNow)) throw new Error('TIME gave no time');
+    // Redis' clock less ours, taken so that it errs late: deadlines put on Redis' clock with it come out
+    // no later than they should (and read back with `sentAt`, no later either).
+    this.offsets.set(entry, redisNow - receivedAt);
     const version = Number(v);
     if (v === null || v === undefined || d === null || d === undefined) return undefined;
     if (!Number.isSafeInteger(version) || version < 1) return undefined;
-    // From the writer's clock to ours through Redis' own: hosts whose clocks disagree still agree on
-    // when a token goes stale (to within the time a write takes to reach Redis).
-    const redisNow = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
-    const shiftMs = Number(at) - Number(w) + (sentAt - redisNow);
-    return open(String(d), this.keyOf(context), aad(version), version, Number.isFinite(shiftMs) ? shiftMs : 0);
+    // Deadlines are stored on Redis' clock: hosts whose clocks disagree still agree on when a token goes stale.
+    return open(String(d), this.keyOf(context), aad(version), version, sentAt - redisNow);
   }
 
   async write(key: string, entry: StoredTransferToken, context: TransferTokenStoreContext): Promise<boolean> {
     const names = this.names(key);
+    // The lifecycle reads before it writes; a store used otherwise reads once to learn Redis' clock.
+    let offset = this.offsets.get(names.entry);
+    if (offset === undefined) {
+      await this.read(key, context).catch(() => undefined);
+      offset = this.offsets.get(names.entry);
+      if (offset === undefined) throw new Error('no clock offset');
+    }
     const sentAt = Date.now();
-    const sealed = seal(entry, this.keyOf(context), names.aad(entry.version));
+    const sealed = seal(entry, this.keyOf(context), names.aad(entry.version), offset);
     // Kept while any part of it can still be used; Redis drops it after that.
     const lastUse = Math.max(entry.usableUntil, entry.refreshUsableUntil ?? 0);
     const ttl = String(Math.max(1_000, Math.ceil(lastUse - sentAt)));
-    const args = [String(entry.version), String(sentAt), sealed, ttl, names.channel];
+    const deadline = String(sentAt + offset + WRITE_DEADLINE_MS);
+    const args = [String(entry.version), sealed, ttl, names.channel, deadline];
     return Number(await this.calls.run(WRITE, [names.entry], args)) === 1;
   }
 
@@ -140,7 +162,10 @@ export class RedisTokenStore implements TransferTokenStore {
     if (callbacks === undefined) {
       callbacks = new Set();
       this.watchers.set(channel, callbacks);
-      this.subscriber ??= this.calls.subscriber((from) => this.dispatch(from));
+      if (this.subscriber === undefined) {
+        this.subscriber = this.calls.subscriber((from) => this.dispatch(from));
+        this.stopListening = this.calls.whenClientEnds(() => this.close());
+      }
       this.subscriber.subscribe(channel).catch(() => undefined); // polling covers it
     }
     const set = callbacks.add(onChange);
@@ -156,6 +181,8 @@ export class RedisTokenStore implements TransferTokenStore {
   close(): void {
     const subscriber = this.subscriber;
     this.subscriber = undefined;
+    this.stopListening?.();
+    this.stopListening = undefined;
     this.watchers.clear();
     try {
       subscriber?.close();

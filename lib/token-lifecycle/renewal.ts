@@ -22,20 +22,36 @@ export interface Renewed {
   readonly refresh: RefreshCredential | undefined;
   /** Its version in the store; 0 when it is not there. */
   readonly version: number;
+  /** Whether its refresh token may be in the store (also when a write's answer was lost): never used alone. */
+  readonly shared: boolean;
   readonly via: 'login' | 'refresh' | 'store';
 }
 
 /** @internal What a stored token must beat to be adopted instead of the one this process holds. */
 export interface Replacing {
-  /** Store version of the token being replaced (0: it was never in the store). */
+  /** Store version of the token being replaced (0: it is not known to be there). */
   readonly version: number;
+  /** Whether the refresh token held may be in the store: then only the lock holder may use it. */
+  readonly shared: boolean;
   /** The access token being replaced (also after an invalidation dropped it): never adopted back. */
   readonly token: string | undefined;
   /**
-   * Its stale point (wall-clock epoch ms; 0: none). A stored token is adopted only if it goes stale no
-   * earlier: versions cannot tell, since a store restarted empty counts them from 1 again.
+   * Its stale point (wall-clock epoch ms; 0: none, or dropped after a 401).
    */
   readonly staleAt: number;
+}
+
+/**
+ * @internal Whether a stored token should replace the one held: another token, and newer: a higher version
+ * (written after ours), or one that goes stale no earlier (versions start again at 1 in a store restarted
+ * empty).
+ */
+export function beats(
+  stored: { accessToken: string; staleAt: number; version: number },
+  replacing: Replacing,
+): boolean {
+  if (stored.accessToken === replacing.token) return false; // e.g. refused with a 401
+  return stored.staleAt >= replacing.staleAt || (replacing.version > 0 && stored.version > replacing.version);
 }
 
 /** @internal What the lifecycle asks of one renewal. */
@@ -68,9 +84,12 @@ export class Renewer {
     private readonly clock: Clock,
   ) {}
 
-  /** Lives longer than a whole renewal: a refresh and a login, each bounded, and the store calls around them. */
+  /**
+   * Lives longer than a whole renewal under it: a refresh and a login, each bounded, the four store calls
+   * around them (read, spent write, re-read after a refused refresh, write) and one more of margin.
+   */
   get lockTtlMs(): number {
-    return 2 * this.options.requestTimeoutMs + 4 * STORE_TIMEOUT_MS;
+    return 2 * this.options.requestTimeoutMs + 5 * STORE_TIMEOUT_MS;
   }
 
   renew(request: RenewalRequest): Promise<Renewed> {
@@ -79,6 +98,7 @@ export class Renewer {
       return this.exchange(this.usable(request.refresh), request.allowLogin).then((renewed) => ({
         ...renewed,
         version: 0,
+        shared: false,
       }));
     }
     return this.renewShared(request, this.store);
@@ -136,16 +156,18 @@ export class Renewer {
         refresh = shared;
         version = stored.version + 1;
       }
-    } else if (request.replacing.version === 0) {
+    } else if (!request.replacing.shared) {
       refresh = this.usable(request.refresh); // never in the store: no other process has it
     }
     // A refresh token refused (e.g. as already used: a holder whose lock lapsed used it) may mean that
     // another process renewed meanwhile: its token is taken before logging in again.
     const beforeLogin = refresh === undefined || version === undefined ? undefined : () => this.peek(request.replacing);
     const renewed = await this.exchange(refresh, request.allowLogin, beforeLogin);
-    if (renewed.via === 'store' || version === undefined) return { version: 0, ...renewed };
+    if (renewed.via === 'store') return { version: 0, shared: true, ...renewed };
+    if (version === undefined) return { ...renewed, version: 0, shared: false }; // store down: never written
     const written = await store.write(toStored(renewed.token, renewed.refresh, version + 1));
-    return { ...renewed, version: written === true ? version + 1 : 0 };
+    // No answer is not "not written": the write may land all the same, and others adopt it.
+    return { ...renewed, version: written === true ? version + 1 : 0, shared: written !== false };
   }
 
   /** One attempt: the refresh token (if any), falling back to Get token when it fails. */
@@ -153,7 +175,7 @@ export class Renewer {
     refresh: RefreshCredential | undefined,
     allowLogin: boolean,
     beforeLogin?: () => Promise<Renewed | undefined>,
-  ): Promise<Omit<Renewed, 'version'> & { version?: number }> {
+  ): Promise<Omit<Renewed, 'version' | 'shared'> & { version?: number; shared?: boolean }> {
     if (refresh !== undefined) {
       try {
         // Converted inside the try: a refreshed token that is unusable (e.g. expired on arrival) is as
@@ -215,11 +237,10 @@ export class Renewer {
   }
 
   private adoptable(stored: StoredTransferToken | undefined, replacing: Replacing): Renewed | undefined {
-    if (stored === undefined || stored.accessToken === replacing.token) return undefined; // e.g. refused with a 401
-    if (!(stored.staleAt >= replacing.staleAt)) return undefined; // older than the one held
+    if (stored === undefined || !beats(stored, replacing)) return undefined;
     const placed = fromStored(stored, instant(this.clock));
     if (placed?.token === undefined) return undefined;
-    return { token: placed.token, refresh: placed.refresh, version: stored.version, via: 'store' };
+    return { token: placed.token, refresh: placed.refresh, version: stored.version, shared: true, via: 'store' };
   }
 }
 

@@ -1,4 +1,5 @@
-import type { StoreScope } from '../token-store/store-key';
+import { inspect } from 'node:util';
+import { storeContext, type StoreScope } from '../token-store/store-key';
 import type {
   StoredTransferToken,
   TransferTokenStore,
@@ -19,7 +20,7 @@ const WAKE_FLOOR_MS = 25;
 const DOWN_TIMEOUT_MS = 250;
 
 /** @internal The scope of a store given without derived keys (the lifecycle's own tests). */
-export const LOCAL_SCOPE: StoreScope = { key: 'token', context: { encryptionKey: new Uint8Array(32) } };
+export const LOCAL_SCOPE: StoreScope = { key: 'token', context: storeContext(new Uint8Array(32)) };
 
 /**
  * @internal The lifecycle's side of a {@link TransferTokenStore}: every call bounded in time, whatever
@@ -142,19 +143,28 @@ export class StoreAccess {
     this.closed.abort();
   }
 
+  /** Names nothing it holds (the scope holds the encryption key). */
+  [inspect.custom](): string {
+    return `StoreAccess { down: ${this.down} }`;
+  }
+
   private async call<T>(call: (key: string, context: TransferTokenStoreContext) => Promise<T>): Promise<T | Down> {
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const pending = this.scope.then(({ key, context }) => call(key, context));
+    // An answer is an answer, even one this call no longer waits for: a store slower than the short
+    // timeout of an outage still ends it.
+    pending.then(
+      () => this.up(),
+      () => undefined,
+    );
     try {
       const timeout = new Promise<never>((_, reject) => {
         const ms = this.down ? DOWN_TIMEOUT_MS : STORE_TIMEOUT_MS;
         timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
         timer.unref?.();
       });
-      const result = await Promise.race([this.scope.then(({ key, context }) => call(key, context)), timeout]);
-      if (this.down) {
-        this.down = false;
-        this.log('log', 'The token store answers again; renewals are shared through it again.');
-      }
+      const result = await Promise.race([pending, timeout]);
+      this.up();
       return result;
     } catch (error) {
       if (!this.down) {
@@ -166,6 +176,12 @@ export class StoreAccess {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private up(): void {
+    if (!this.down || this.closed.signal.aborted) return;
+    this.down = false;
+    this.log('log', 'The token store answers again; renewals are shared through it again.');
   }
 }
 

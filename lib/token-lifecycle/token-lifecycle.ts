@@ -7,7 +7,7 @@ import { instant, systemClock, type Clock, type Instant } from './clock';
 import { FailureLog } from './failure-log';
 import { FailurePolicy, shutdownError } from './failure-policy';
 import { Flight } from './flight';
-import { Renewer, toError, type Renewed, type Replacing } from './renewal';
+import { beats, Renewer, toError, type Renewed, type Replacing } from './renewal';
 import { Schedule } from './schedule';
 import { LOCAL_SCOPE, StoreAccess } from './store-access';
 import type { LifecycleDeps, LifecycleHooks, LifecycleOptions } from './lifecycle-deps';
@@ -36,8 +36,10 @@ export class TokenLifecycle {
   private peeking = false;
   /** ... and it said so again meanwhile. */
   private changedWhilePeeking = false;
-  /** Store version of `token`; 0 when it is not in the store. */
+  /** Store version of `token`; 0 when it is not known to be in the store. */
   private version = 0;
+  /** Whether `refresh` may be in the store: then only the lock holder may use it. */
+  private shared = false;
   private flight: Flight | undefined;
   private lastError: TransferAuthLastError | undefined;
   private closed = false;
@@ -97,6 +99,7 @@ export class TokenLifecycle {
     if (this.closed || token === undefined || (accessToken !== undefined && accessToken !== token.accessToken)) return;
     if (!this.spacing.allow(token.accessToken, this.clock.mono())) return; // a 401 storm: not again so soon
     this.token = undefined;
+    this.servedStaleAt = 0; // refused: any other usable token beats it
     this.hooks.emit({ type: 'token.invalidated', at: new Date(this.clock.wall()) });
     if (this.flight === undefined && this.policy.refusal(this.clock.mono(), false) === undefined) {
       this.renew('unauthorized');
@@ -207,6 +210,7 @@ export class TokenLifecycle {
     this.servedStaleAt = token.staleAt.wall;
     this.refresh = this.options.refresh === false ? undefined : renewed.refresh;
     this.version = renewed.version;
+    this.shared = renewed.shared;
     this.lastError = undefined;
     this.spacing.replaced(token.accessToken, cause === 'unauthorized');
     if (this.policy.succeeded()) this.failureLog.recovered(this.clock.mono());
@@ -266,7 +270,7 @@ export class TokenLifecycle {
   }
 
   private replacing(): Replacing {
-    return { version: this.version, token: this.served, staleAt: this.servedStaleAt };
+    return { version: this.version, shared: this.shared, token: this.served, staleAt: this.servedStaleAt };
   }
 
   /** The store says the entry changed: adopt it if it beats ours and no renewal is under way. */
@@ -285,7 +289,8 @@ export class TokenLifecycle {
     this.renewer.peek(this.replacing()).then((renewed) => {
       if (renewed !== undefined && !this.closed && this.flight === undefined) {
         // Ours may have changed meanwhile: only a token that still beats it.
-        if (renewed.token.staleAt.wall >= this.servedStaleAt && renewed.token.accessToken !== this.served) {
+        const { accessToken, staleAt } = renewed.token;
+        if (beats({ accessToken, staleAt: staleAt.wall, version: renewed.version }, this.replacing())) {
           this.install(renewed, 'schedule');
         }
       }

@@ -1,4 +1,5 @@
 import { scrypt } from 'node:crypto';
+import { inspect } from 'node:util';
 import type { TransferTokenStoreContext } from './transfer-token-store.interface';
 
 /** scrypt cost: about 50 ms and 16 MiB once per registration, enough to make guessing a secret from a key slow. */
@@ -23,7 +24,17 @@ export function deriveStoreScope(baseUrl: string, agentId: string, agentSecret: 
   return new Promise((resolve, reject) => {
     scrypt(agentSecret, salt, 48, SCRYPT, (error, derived) => {
       if (error) return reject(error);
-      resolve({ key: derived.subarray(0, 16).toString('hex'), context: { encryptionKey: derived.subarray(16) } });
+      resolve({ key: derived.subarray(0, 16).toString('hex'), context: storeContext(derived.subarray(16)) });
     });
   });
+}
+
+/** @internal A context whose key never prints: not enumerable, `[redacted]` under `inspect` and `JSON`. */
+export function storeContext(encryptionKey: Uint8Array): TransferTokenStoreContext {
+  const context = {
+    toJSON: () => ({ encryptionKey: '[redacted]' }),
+    [inspect.custom]: () => "{ encryptionKey: '[redacted]' }",
+  };
+  Object.defineProperty(context, 'encryptionKey', { value: encryptionKey, enumerable: false });
+  return context as typeof context & TransferTokenStoreContext;
 }
