@@ -209,14 +209,17 @@ export class Renewer {
 
   /**
    * Another holder renews: wait for its token (woken by the store, or polling), or for the lock to come
-   * free (the holder failed), a lock's lifetime and one last try: by then a dead holder's lock has lapsed.
+   * free (the holder failed), a lock's lifetime and a request's, then one last try: a dead holder's lock
+   * has lapsed by then, and the waiter that took it has had the time of one request to renew.
    * `undefined`: the store went down or the lock is still taken.
    */
   private async awaitHolder(
     request: RenewalRequest,
     store: StoreAccess,
   ): Promise<Renewed | TransferTokenStoreLock | undefined> {
-    const deadline = this.clock.mono() + this.lockTtlMs;
+    // A lock's lifetime, and then a request's: the waiters of a holder that died all reach the lapse
+    // together; one takes the lock, and the others wait for its token instead of each logging in.
+    const deadline = this.clock.mono() + this.lockTtlMs + this.options.requestTimeoutMs;
     for (let delay = 25, last = false; !last; delay = Math.min(delay * 2, 1_000)) {
       const left = deadline - this.clock.mono();
       last = left <= delay;

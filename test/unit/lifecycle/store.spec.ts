@@ -114,7 +114,7 @@ describe('TokenLifecycle: the TransferTokenStore seam', () => {
     await store.lock('token', 60_000); // a holder that died without releasing
     h = harness({ store, requestTimeoutMs: 1_000 }, answer.ok());
     const caller = outcome(h.lifecycle.getAccessToken());
-    await jest.advanceTimersByTimeAsync(2 * 1_000 + 5 * 2_000); // the lock lifetime the lifecycle asks for
+    await jest.advanceTimersByTimeAsync(2 * 1_000 + 5 * 2_000 + 1_000); // the lock lifetime, then a request
     await flush();
     expect(caller.value()).toBe([...h.stub.issued.keys()][0]);
     expect(h.stub.count).toBe(1);

@@ -28,7 +28,7 @@ describe('regression (0.2 review): Renewer.nap trusts store.watch (TDZ on `stop`
       requestTimeoutMs: 1_000,
     });
     const caller = outcome(h.lifecycle.getAccessToken());
-    await jest.advanceTimersByTimeAsync(13_000).catch(() => undefined); // past the lock lifetime (12 s)
+    await jest.advanceTimersByTimeAsync(14_000).catch(() => undefined); // past the lock lifetime (12 s) and a request (1 s)
     // Current code: the Promise executor throws -> the renewal fails at once with UPSTREAM_UNAVAILABLE
     // "Unexpected failure while renewing the token (Error)". Expected: the wait degrades to polling.
     expect(caller.value()).toMatch(/^ACCESS-/);
@@ -57,7 +57,7 @@ describe('regression (0.2 review): Renewer.nap trusts store.watch (TDZ on `stop`
       requestTimeoutMs: 1_000,
     });
     const caller = outcome(h.lifecycle.getAccessToken());
-    await jest.advanceTimersByTimeAsync(13_000).catch(() => undefined);
+    await jest.advanceTimersByTimeAsync(14_000).catch(() => undefined);
     // Current code: done() runs inside watch() before `stop` is initialised -> ReferenceError -> the renewal
     // fails with UPSTREAM_UNAVAILABLE (ReferenceError).
     expect(caller.value()).toMatch(/^ACCESS-/);
