@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cachedTokenRead } from './cases/cached-token';
 import { longRun } from './cases/long-run';
+import { fleet } from './cases/fleet';
 import { refreshLatency } from './cases/refresh-latency';
 import { requestOverhead } from './cases/request-overhead';
 import { stampede } from './cases/stampede';
@@ -30,6 +31,7 @@ const CASES: readonly Case[] = [
   { title: '4. Authenticated request overhead', run: requestOverhead },
   { title: '5. Long run (100k refresh cycles)', run: longRun },
   { title: '6. Refresh latency', run: refreshLatency },
+  { title: '7. Fleet (child processes, Redis)', run: fleet },
 ];
 
 /** From the repository root, where npm runs scripts; compiled, this file is bench-dist/bench/run.js. */

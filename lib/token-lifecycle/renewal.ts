@@ -63,6 +63,12 @@ export interface RenewalRequest {
   readonly allowLogin: boolean;
 }
 
+/**
+ * A waiter polls the store at most this far apart (watch hints wake it sooner): a dead holder's lapsed lock
+ * is noticed within this, for a few cheap calls a second while a process waits.
+ */
+const MAX_POLL_MS = 250;
+
 type Options = Pick<ResolvedTransferAuthOptions, 'refresh' | 'refreshMarginMs' | 'requestTimeoutMs'>;
 
 /**
@@ -220,7 +226,7 @@ export class Renewer {
     // A lock's lifetime, and then a request's: the waiters of a holder that died all reach the lapse
     // together; one takes the lock, and the others wait for its token instead of each logging in.
     const deadline = this.clock.mono() + this.lockTtlMs + this.options.requestTimeoutMs;
-    for (let delay = 25, last = false; !last; delay = Math.min(delay * 2, 1_000)) {
+    for (let delay = 25, last = false; !last; delay = Math.min(delay * 2, MAX_POLL_MS)) {
       const left = deadline - this.clock.mono();
       last = left <= delay;
       await store.pause(Math.max(0, Math.min(delay, left)));

@@ -6,7 +6,8 @@ import {
   type RedisClusterProcess,
   type RedisProcess,
 } from '../support/redis/redis-server';
-import { expectFleet, figures, Fleet, lockTtlMs, sleep, summary, type FleetFigures, type FleetOptions } from './fleet';
+import { expectFleet } from './expect-fleet';
+import { figures, Fleet, lockTtlMs, sleep, summary, type FleetFigures, type FleetOptions } from './fleet';
 import { expectCaptureClean } from './monitor';
 
 /**

@@ -1,6 +1,7 @@
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import { startRedis, type RedisProcess } from '../support/redis/redis-server';
-import { expectFleet, figures, Fleet, lockTtlMs, sleep, summary, type FleetFigures } from './fleet';
+import { expectFleet } from './expect-fleet';
+import { figures, Fleet, lockTtlMs, sleep, summary, type FleetFigures } from './fleet';
 
 /**
  * Issue 11, faults: Redis killed and restarted empty, Redis paused, the lock holder killed mid-renewal.

@@ -98,6 +98,7 @@ async function main() {
     ],
   })(FleetModule);
 
+  const booting = performance.now(); // app init (the startup fetch, or the read of a stored token) to first token
   const app = await NestFactory.createApplicationContext(FleetModule, { logger, abortOnError: false });
   const auth = app.get(TransferAuthService);
 
@@ -135,7 +136,8 @@ async function main() {
   const started = performance.now();
   current = await auth.getAccessToken();
   handedOut(current);
-  tell({ type: 'ready', firstTokenMs: performance.now() - started, upstream: upstreamRequests });
+  const now = performance.now();
+  tell({ type: 'ready', firstTokenMs: now - started, startMs: now - booting, upstream: upstreamRequests });
   const callers = Array.from({ length: config.callers }, () => caller());
 
   process.on('message', (message) => {

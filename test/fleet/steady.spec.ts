@@ -1,6 +1,7 @@
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import { captureMonitor, startRedis, type MonitorCapture, type RedisProcess } from '../support/redis/redis-server';
-import { expectFleet, figures, Fleet, lockTtlMs, sleep, summary, type FleetFigures } from './fleet';
+import { expectFleet } from './expect-fleet';
+import { figures, Fleet, lockTtlMs, sleep, summary, type FleetFigures } from './fleet';
 import { expectCaptureClean } from './monitor';
 
 /**

@@ -18,7 +18,7 @@ beforeAll(async () => {
   );
 }, 120_000);
 
-it('npm run bench -- --quick completes and reports all six cases', async () => {
+it('npm run bench -- --quick completes and reports all seven cases', async () => {
   const child = spawn(process.execPath, ['--expose-gc', join(ROOT, 'bench-dist', 'bench', 'run.js'), '--quick'], {
     cwd: ROOT,
     env: { ...process.env, NODE_PATH: join(ROOT, 'node_modules') },
@@ -32,7 +32,7 @@ it('npm run bench -- --quick completes and reports all six cases', async () => {
   clearTimeout(guard);
 
   expect({ code, tail: output.slice(-2_000) }).toEqual({ code: 0, tail: expect.any(String) });
-  for (const id of ['1', '2', '3a', '3b', '4', '5', '6']) expect(output).toMatch(new RegExp(`^${id} +\\|`, 'm'));
+  for (const id of ['1', '2', '3a', '3b', '4', '5', '6', '7']) expect(output).toMatch(new RegExp(`^${id} +\\|`, 'm'));
   expect(output).not.toMatch(/pending|crashed|Error:/);
   // The quick form never rewrites the committed docs/benchmarks.md.
   const committed = join(ROOT, 'docs', 'benchmarks.md');

@@ -1,9 +1,17 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 
-const ROOT = join(__dirname, '..', '..');
+/** The repository: found upwards from here, so that this also works compiled elsewhere (bench-dist/). */
+export function repoRoot(from = __dirname): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'lib', 'index.ts'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no repository above ${from}`);
+  }
+}
+
+const ROOT = repoRoot();
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
