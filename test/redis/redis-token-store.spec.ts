@@ -7,6 +7,7 @@ import { RedisTokenStore, type RedisTokenStoreClient } from 'nestjs-freedompay-t
 import { EntryUnreadableError } from '../../lib/redis/entry-cipher';
 import { deriveStoreScope } from '../../lib/token-store/store-key';
 import { sleep, waitFor } from '../support/e2e';
+import { storedEntry } from '../support/redis/store-fixtures';
 import { startRedis, startRedisCluster, type RedisProcess } from '../support/redis/redis-server';
 
 /**
@@ -91,20 +92,7 @@ afterAll(async () => {
 });
 
 /** The agent's token as the lifecycle writes it: the tokens non-enumerable. */
-function entry(version: number, now = Date.now(), tokens = { access: 'acc', refresh: 'ref' }): StoredTransferToken {
-  const e = {
-    version,
-    staleAt: now + 60_000,
-    usableUntil: now + 90_000,
-    refreshUsableUntil: now + 300_000,
-    accessExpiresAt: now + 100_000,
-    refreshExpiresAt: now + 400_000,
-    obtainedAt: now,
-  };
-  Object.defineProperty(e, 'accessToken', { value: `${tokens.access}-v${version}`, enumerable: false });
-  Object.defineProperty(e, 'refreshToken', { value: `${tokens.refresh}-v${version}`, enumerable: false });
-  return e as StoredTransferToken;
-}
+const entry = storedEntry;
 
 const TIME_FIELDS = ['staleAt', 'usableUntil', 'refreshUsableUntil', 'obtainedAt'] as const;
 

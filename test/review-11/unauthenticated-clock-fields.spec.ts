@@ -1,70 +1,34 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import type { StoredTransferToken } from 'nestjs-freedompay-transfer-auth';
-import { RedisTokenStore } from 'nestjs-freedompay-transfer-auth/redis';
-import { startRedis, type RedisProcess } from '../support/redis/redis-server';
+import { storedEntry, useRedisStore } from '../support/redis/store-fixtures';
 
 /**
- * Finding: the sealed entry is bound to its key name and version (AES-GCM additional data), but the
- * clock fields beside it, `w` (the writer's clock) and `at` (Redis' clock at the write), are not
- * authenticated, and RedisTokenStore.read moves every deadline by `at - w` without a bound. Anyone who can
- * write to Redis, without the key or the credentials, can push the stale point and the usable end of the
- * fleet's token years ahead: every process adopts it (it goes stale "later" than anything), none renews
- * it, and each serves it after it expired, until the upstream refuses it.
+ * Finding: the sealed entry was bound to its key name and version (AES-GCM additional data), but the
+ * clock fields beside it, `w` (the writer's clock) and `at` (Redis' clock at the write), were not, and
+ * every deadline moved by `at - w` without a bound: anyone able to write to Redis could push the fleet's
+ * token years past its expiry. Fixed: the hash holds the version and the ciphertext only, the deadlines
+ * inside it; whatever is altered no longer reads.
  */
 
-const YEAR_MS = 365 * 24 * 3_600_000;
-
-function entry(now: number): StoredTransferToken {
-  const e = {
-    version: 1,
-    staleAt: now + 60_000,
-    usableUntil: now + 90_000,
-    refreshUsableUntil: now + 300_000,
-    accessExpiresAt: now + 100_000,
-    refreshExpiresAt: now + 400_000,
-    obtainedAt: now,
-  };
-  Object.defineProperty(e, 'accessToken', { value: 'acc-v1', enumerable: false });
-  Object.defineProperty(e, 'refreshToken', { value: 'ref-v1', enumerable: false });
-  return e as StoredTransferToken;
-}
-
-describe('review 11: the clock fields of a stored entry', () => {
-  let redis: RedisProcess;
-  let client: Redis;
-  let store: RedisTokenStore;
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    client = new Redis(redis.url);
-    client.on('error', () => undefined);
-    await client.ping();
-    store = new RedisTokenStore({ client, keyPrefix: 'review11-clock:' });
-  });
-  afterAll(async () => {
-    store.close();
-    client.disconnect();
-    await redis.stop();
-  });
+describe('review 11: nothing outside the ciphertext says when a stored token expires', () => {
+  const redis = useRedisStore('review11-clock:');
 
   it.each<[string, (name: string) => Promise<unknown>]>([
+    ['the version changed', (name) => redis.client.hset(name, 'v', '7')],
     [
-      'w moved back a year',
-      async (name) => client.hset(name, 'w', String(Number(await client.hget(name, 'w')) - YEAR_MS)),
+      'a byte of the ciphertext flipped',
+      async (name) => {
+        const sealed = Buffer.from((await redis.client.hget(name, 'd')) ?? '', 'base64');
+        sealed[sealed.length - 1] = (sealed[sealed.length - 1] ?? 0) ^ 1;
+        return redis.client.hset(name, 'd', sealed.toString('base64'));
+      },
     ],
-    ['w deleted (read as 0: ~56 years)', (name) => client.hdel(name, 'w')],
-  ])('cannot be altered, without the key, to move the deadlines: %s', async (_name, tamper) => {
+  ])('holds only `v` and `d`, and an entry altered without the key does not read: %s', async (_name, tamper) => {
     const key = randomBytes(16).toString('hex');
     const context = { encryptionKey: randomBytes(32) };
-    const written = entry(Date.now());
-    await store.write(key, written, context);
-    await tamper(`review11-clock:{${key}}:token`); // no key, no credentials needed
-
-    // Expected: the read fails (not authentic) or the deadlines stay where they were written.
-    // Actual: they are read a year later.
-    const read = await store.read(key, context).catch(() => undefined);
-    const movedMs = read === undefined ? 0 : read.usableUntil - written.usableUntil;
-    expect(movedMs).toBeLessThan(1_000);
+    await redis.store.write(key, storedEntry(1), context);
+    const name = `review11-clock:{${key}}:token`;
+    expect(Object.keys(await redis.client.hgetall(name)).sort()).toEqual(['d', 'v']);
+    await tamper(name); // no key, no credentials needed
+    await expect(redis.store.read(key, context)).rejects.toThrow(/does not decrypt/);
   });
 });
