@@ -136,6 +136,7 @@ function nodeRedisCalls(client: NodeRedisLike): RedisCalls {
         close: () => {
           if (closed) return;
           closed = true;
+          // After the connect (destroying a node-redis client while it connects leaves the socket open).
           void queue.catch(noop).then(() => closeNodeRedis(sub));
         },
       };

@@ -40,11 +40,13 @@ local t = redis.call('TIME')
 return { e[1], e[2], t[1], t[2] }`;
 
 /**
- * Compare-and-set on the version; refused when it reaches Redis after the writer gave up on it (ARGV[6],
- * on Redis' clock): a late write never lands behind the writer's back. Keeps the longer of the old and the
+ * Compare-and-set on the version; refused when it reaches Redis after the writer gave up on it (ARGV[5],
+ * on Redis' clock): a late write never lands behind the writer's back. Idempotent: a client that resends
+ * it after a reconnect (ioredis does) is told it was written (the sealed entry is unique: a random IV). Keeps the longer of the old and the
  * new expiry (a spent entry must outlive the renewal that spent it), and tells the watchers.
  */
 const WRITE = `local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if v == tonumber(ARGV[1]) and redis.call('HGET', KEYS[1], 'd') == ARGV[2] then return 1 end
 if v + 1 ~= tonumber(ARGV[1]) then return 0 end
 local t = redis.call('TIME')
 if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[5]) then return 0 end
@@ -57,7 +59,9 @@ return 1`;
 /** A write that reaches Redis later than this after it was sent is refused (the lifecycle gave up on it). */
 const WRITE_DEADLINE_MS = 2_000;
 
+/** `SET NX PX`; idempotent, as the write: a resent command finds its own lock and says it holds it. */
 const LOCK = `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0`;
 
 /** Deletes the lock only if it is still this holder's. */
@@ -65,6 +69,9 @@ const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call(
 return 0`;
 
 const DEFAULT_PREFIX = 'freedompay-transfer-auth:';
+
+/** @internal The scripts, for the tests that run them as a client resending them would. */
+export const SCRIPTS = { READ, WRITE, LOCK, UNLOCK } as const;
 
 /**
  * A {@link TransferTokenStore} on Redis, so that a fleet of processes shares one token: one renewal per
@@ -119,7 +126,13 @@ export class RedisTokenStore implements TransferTokenStore {
     if (v === null || v === undefined || d === null || d === undefined) return undefined;
     if (!Number.isSafeInteger(version) || version < 1) return undefined;
     // Deadlines are stored on Redis' clock: hosts whose clocks disagree still agree on when a token goes stale.
-    return open(String(d), this.keyOf(context), aad(version), version, sentAt - redisNow);
+    try {
+      return open(String(d), this.keyOf(context), aad(version), version, sentAt - redisNow);
+    } catch {
+      // Not ours to read (altered, or another format): an entry with no usable token at this version, so
+      // that the next renewal overwrites it rather than sharing stopping until it expires.
+      return unreadable(version);
+    }
   }
 
   async write(key: string, entry: StoredTransferToken, context: TransferTokenStoreContext): Promise<boolean> {
@@ -164,7 +177,7 @@ export class RedisTokenStore implements TransferTokenStore {
       this.watchers.set(channel, callbacks);
       if (this.subscriber === undefined) {
         this.subscriber = this.calls.subscriber((from) => this.dispatch(from));
-        this.stopListening = this.calls.whenClientEnds(() => this.close());
+        this.stopListening = this.calls.whenClientEnds(() => this.closeSubscriber());
       }
       this.subscriber.subscribe(channel).catch(() => undefined); // polling covers it
     }
@@ -179,16 +192,8 @@ export class RedisTokenStore implements TransferTokenStore {
 
   /** Closes the pub/sub connection the store opened (never the app's client); a later `watch` opens another. */
   close(): void {
-    const subscriber = this.subscriber;
-    this.subscriber = undefined;
-    this.stopListening?.();
-    this.stopListening = undefined;
     this.watchers.clear();
-    try {
-      subscriber?.close();
-    } catch {
-      // already closed
-    }
+    this.closeSubscriber();
   }
 
   /** Names the store, never its client (which may hold a password) or what it holds. */
@@ -199,6 +204,19 @@ export class RedisTokenStore implements TransferTokenStore {
   /** @internal Names the store, never its client or what it holds. */
   [inspect.custom](): string {
     return `RedisTokenStore { keyPrefix: ${inspect(this.keyPrefix)} }`;
+  }
+
+  /** The app closed its client: the subscriber goes too (the watchers stay, for a `close()` to come). */
+  private closeSubscriber(): void {
+    const subscriber = this.subscriber;
+    this.subscriber = undefined;
+    this.stopListening?.();
+    this.stopListening = undefined;
+    try {
+      subscriber?.close();
+    } catch {
+      // already closed
+    }
   }
 
   private dispatch(channel: string): void {
@@ -234,6 +252,19 @@ export class RedisTokenStore implements TransferTokenStore {
       aad: (version) => `${base}:token\n${version}`,
     };
   }
+}
+
+/** An entry that holds nothing usable: no token, every deadline past. */
+function unreadable(version: number): StoredTransferToken {
+  return {
+    version,
+    accessToken: '',
+    staleAt: 0,
+    usableUntil: 0,
+    accessExpiresAt: 0,
+    refreshExpiresAt: 0,
+    obtainedAt: 0,
+  };
 }
 
 function invalid(option: string, why: string): TransferAuthError {

@@ -156,10 +156,11 @@ export class Renewer {
   ): Promise<Renewed> {
     let version = stored === DOWN ? undefined : (stored?.version ?? 0);
     let refresh: RefreshCredential | undefined;
-    if (stored !== DOWN && stored !== undefined) {
-      const shared = this.usable(fromStored(stored, instant(this.clock))?.refresh);
-      if (shared !== undefined && (await store.write(spentEntry(stored))) === true) {
-        refresh = shared;
+    const shared = stored === DOWN || stored === undefined ? undefined : fromStored(stored, instant(this.clock));
+    const sharedRefresh = this.usable(shared?.refresh);
+    if (sharedRefresh !== undefined && stored !== DOWN && stored !== undefined) {
+      if ((await store.write(spentEntry(stored))) === true) {
+        refresh = sharedRefresh;
         version = stored.version + 1;
       }
     } else if (!request.replacing.shared) {

@@ -99,7 +99,6 @@ export class TokenLifecycle {
     if (this.closed || token === undefined || (accessToken !== undefined && accessToken !== token.accessToken)) return;
     if (!this.spacing.allow(token.accessToken, this.clock.mono())) return; // a 401 storm: not again so soon
     this.token = undefined;
-    this.servedStaleAt = 0; // refused: any other usable token beats it
     this.hooks.emit({ type: 'token.invalidated', at: new Date(this.clock.wall()) });
     if (this.flight === undefined && this.policy.refusal(this.clock.mono(), false) === undefined) {
       this.renew('unauthorized');

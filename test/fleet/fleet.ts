@@ -116,7 +116,9 @@ export class FleetWorker {
     });
     track(this.child);
     this.child.stderr?.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    // 'close', not 'exit': a child that sends its report and exits at once may be seen to exit before its
+    // last IPC message is read; 'close' comes after its pipes (the IPC channel too) are drained.
+    this.exited = new Promise((resolve) => this.child.once('close', (code, signal) => resolve({ code, signal })));
     const failed = this.exited.then(({ code, signal }) => {
       throw new Error(`worker ${id} exited (${code ?? signal}) before answering:\n${this.stderr}`);
     });

@@ -150,4 +150,21 @@ describe('TokenLifecycle in a fleet (shared store)', () => {
     read.mockRestore();
     a.stub.responder = answer.ok();
   });
+
+  it('a refresh token never shared is used even when the store holds an entry without one', async () => {
+    const store = new WipeableStore();
+    await start(store, 1);
+    await jest.advanceTimersByTimeAsync(10_000); // the stored token is now the older one
+    const read = jest.spyOn(store, 'read').mockRejectedValue(new Error('down'));
+    // Renewed alone, by a login (its first refresh token went through the store: not used with it down);
+    // the new refresh token never went through the store.
+    await a.lifecycle.forceRefresh();
+    read.mockRestore();
+    await settle();
+    const stored = (await store.inner.read('token'))!;
+    const older = { ...stored, accessToken: 'OTHER', staleAt: stored.staleAt - 60_000, version: stored.version + 1 };
+    await store.inner.write('token', older); // an older token, and no refresh token: not adopted, nothing to spend
+    await a.lifecycle.forceRefresh();
+    expect(a.stub.kinds()).toEqual(['get', 'get', 'refresh']); // its own refresh token, not another login
+  });
 });
