@@ -7,6 +7,7 @@ import type {
   TransferTokenStoreLock,
 } from '../token-store/transfer-token-store.interface';
 import { STORE_TIMEOUT_MS } from '../internal.constants';
+import { promiseTimeout } from '../utils/promise-timeout';
 import type { LogFn } from './failure-log';
 import { shutdownError } from './failure-policy';
 
@@ -149,23 +150,15 @@ export class StoreAccess {
   }
 
   private async call<T>(call: (key: string, context: TransferTokenStoreContext) => Promise<T>): Promise<T | Down> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
     const pending = this.scope.then(({ key, context }) => call(key, context));
     // An answer is an answer, even one this call no longer waits for: a store slower than the short
-    // timeout of an outage still ends it.
+    // timeout of an outage still ends it. (Registered first: it runs before the race below settles.)
     pending.then(
       () => this.up(),
       () => undefined,
     );
     try {
-      const timeout = new Promise<never>((_, reject) => {
-        const ms = this.down ? DOWN_TIMEOUT_MS : STORE_TIMEOUT_MS;
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-        timer.unref?.();
-      });
-      const result = await Promise.race([pending, timeout]);
-      this.up();
-      return result;
+      return await promiseTimeout(this.down ? DOWN_TIMEOUT_MS : STORE_TIMEOUT_MS, pending, true);
     } catch (error) {
       if (!this.down) {
         this.down = true;
@@ -173,8 +166,6 @@ export class StoreAccess {
         this.log('warn', `The token store failed (${why}); renewing without it until it answers again.`);
       }
       return DOWN;
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -10,14 +10,16 @@ export class PromiseTimeoutError extends Error {
 
 /**
  * @internal Settles as `promise` does, or rejects with a {@link PromiseTimeoutError} after `ms` (clamped
- * to what a timer can wait; NaN or negative: at once). The timer is cleared either way; it is not
- * unref'd, since someone awaits the result.
+ * to what a timer can wait; NaN or negative: at once). The timer is cleared either way. It keeps the
+ * process alive (someone awaits the result) unless `unref`: for work nobody must wait out, such as the
+ * store calls of a background renewal.
  */
-export function promiseTimeout<T>(ms: number, promise: Promise<T>): Promise<T> {
+export function promiseTimeout<T>(ms: number, promise: Promise<T>, unref = false): Promise<T> {
   const delay = Number.isNaN(ms) ? 0 : Math.min(Math.max(0, ms), MAX_TIMER_DELAY_MS);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new PromiseTimeoutError(ms)), delay);
+    if (unref) timer.unref?.();
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
