@@ -10,6 +10,7 @@ import { deriveStoreScope } from '../../lib/token-store/store-key';
 import { CapturingLogger } from '../support/auth-app';
 import { sleep } from '../support/e2e';
 import { startRedis, type RedisProcess } from '../support/redis/redis-server';
+import { storedEntry } from '../support/redis/store-fixtures';
 
 /**
  * A Redis server that stops answering (paused), dies and comes back (killed, restarted): the store's
@@ -54,19 +55,8 @@ const TARGETS: { name: string; connect(url: string): Promise<AppClient> }[] = [
   },
 ];
 
-function entry(version: number): StoredTransferToken {
-  const now = Date.now();
-  const e = {
-    version,
-    staleAt: now + 60_000,
-    usableUntil: now + 90_000,
-    accessExpiresAt: now + 100_000,
-    refreshExpiresAt: now,
-    obtainedAt: now,
-  };
-  Object.defineProperty(e, 'accessToken', { value: `acc-v${version}`, enumerable: false });
-  return e as StoredTransferToken;
-}
+/** A stored token without a refresh token. */
+const entry = (version: number): StoredTransferToken => storedEntry(version, Date.now(), { access: 'acc' });
 
 /** What `promise` settled to within `ms`, or 'pending'. */
 async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {

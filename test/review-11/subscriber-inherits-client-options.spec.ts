@@ -4,6 +4,7 @@ import type { StoredTransferToken } from 'nestjs-freedompay-transfer-auth';
 import { RedisTokenStore } from 'nestjs-freedompay-transfer-auth/redis';
 import { sleep } from '../support/e2e';
 import { startRedis, type RedisProcess } from '../support/redis/redis-server';
+import { storedEntry } from '../support/redis/store-fixtures';
 
 /**
  * Finding: the hint subscriber is `client.duplicate()`, so it inherits the app's client options. With
@@ -13,19 +14,8 @@ import { startRedis, type RedisProcess } from '../support/redis/redis-server';
  * learn of a new token only at their own stale point, and a 401 in one process no longer reaches the others.
  */
 
-function entry(version: number): StoredTransferToken {
-  const now = Date.now();
-  const e = {
-    version,
-    staleAt: now + 60_000,
-    usableUntil: now + 90_000,
-    accessExpiresAt: now + 100_000,
-    refreshExpiresAt: now,
-    obtainedAt: now,
-  };
-  Object.defineProperty(e, 'accessToken', { value: `acc-v${version}`, enumerable: false });
-  return e as StoredTransferToken;
-}
+/** A stored token without a refresh token. */
+const entry = (version: number): StoredTransferToken => storedEntry(version, Date.now(), { access: 'acc' });
 
 describe('review 11: the hint subscriber and the app client options', () => {
   let redis: RedisProcess;

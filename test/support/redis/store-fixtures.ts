@@ -10,12 +10,13 @@ type Times = Pick<
 
 /**
  * An agent's token as the lifecycle writes it (the tokens non-enumerable): `<access>-v<version>` and
- * `<refresh>-v<version>`, deadlines `times` after `now` (defaults: stale in 60 s, usable 90 s).
+ * `<refresh>-v<version>` (none without `tokens.refresh`), deadlines `times` after `now` (defaults: stale in
+ * 60 s, usable 90 s).
  */
 export function storedEntry(
   version: number,
   now = Date.now(),
-  tokens = { access: 'acc', refresh: 'ref' },
+  tokens: { access: string; refresh?: string } = { access: 'acc', refresh: 'ref' },
   times: Partial<Times> = {},
 ): StoredTransferToken {
   const after = {
@@ -30,13 +31,15 @@ export function storedEntry(
     version,
     staleAt: now + after.staleAt,
     usableUntil: now + after.usableUntil,
-    refreshUsableUntil: now + (after.refreshUsableUntil ?? 0),
+    ...(tokens.refresh === undefined ? {} : { refreshUsableUntil: now + (after.refreshUsableUntil ?? 0) }),
     accessExpiresAt: now + after.accessExpiresAt,
     refreshExpiresAt: now + after.refreshExpiresAt,
     obtainedAt: now,
   };
   Object.defineProperty(e, 'accessToken', { value: `${tokens.access}-v${version}`, enumerable: false });
-  Object.defineProperty(e, 'refreshToken', { value: `${tokens.refresh}-v${version}`, enumerable: false });
+  if (tokens.refresh !== undefined) {
+    Object.defineProperty(e, 'refreshToken', { value: `${tokens.refresh}-v${version}`, enumerable: false });
+  }
   return e as StoredTransferToken;
 }
 
