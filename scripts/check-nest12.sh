@@ -11,28 +11,9 @@
 # The app lives in a temp dir outside the repo, removed at the end (KEEP_CHECK_NEST12_DIR=1 keeps it).
 # Needs the npm registry: when it cannot be reached, prints one line and exits 75 (CI skips, not fails).
 # Prints a one-line verdict last; exits 1 on failure.
-set -uo pipefail
-
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/check-nest12.XXXXXX")"
-APP="$WORK/app"
-LOG="$WORK/log"
-failed=()
-passed=()
-
-cleanup() {
-  if [[ "${KEEP_CHECK_NEST12_DIR:-}" == 1 ]]; then echo "check-nest12: app kept in $APP"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-
-registry_reachable() {
-  npm ping --fetch-timeout=15000 --fetch-retries=1 >/dev/null 2>&1
-}
-
-skip_unreachable() {
-  echo "check-nest12: SKIP: the npm registry ($(npm config get registry)) cannot be reached; nothing was checked"
-  exit 75
-}
+CHECK=check-nest12 KEEP_VAR=KEEP_CHECK_NEST12_DIR
+# shellcheck source=scripts/check-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/check-common.sh"
 
 verdict() {
   local versions
@@ -43,19 +24,6 @@ verdict() {
   fi
   echo "check-nest12: FAIL (${failed[*]}${passed[*]:+; passed: ${passed[*]}}) with $versions on node $(node --version)"
   exit 1
-}
-
-# step NAME COMMAND...: runs the command in the app, records the result, shows its output when it fails.
-step() {
-  local name="$1"
-  shift
-  if (cd "$APP" && "$@") >"$LOG" 2>&1; then
-    passed+=("$name")
-  else
-    failed+=("$name")
-    echo "--- $name failed:"
-    cat "$LOG"
-  fi
 }
 
 registry_reachable || skip_unreachable

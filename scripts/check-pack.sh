@@ -11,19 +11,9 @@
 # The scratch app lives in a temp dir outside the repo and is removed at the end
 # (KEEP_CHECK_PACK_DIR=1 keeps it). Needs the npm registry: when it cannot be reached, prints one line and
 # exits 75 (CI skips, not fails). Prints a one-line verdict; exits 1 on failure.
-set -uo pipefail
-
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/check-pack.XXXXXX")"
-APP="$WORK/app"
-LOG="$WORK/log"
-failed=()
-passed=()
-
-cleanup() {
-  if [[ "${KEEP_CHECK_PACK_DIR:-}" == 1 ]]; then echo "check-pack: scratch app kept in $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+CHECK=check-pack KEEP_VAR=KEEP_CHECK_PACK_DIR
+# shellcheck source=scripts/check-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/check-common.sh"
 
 verdict() {
   local nest node
@@ -35,28 +25,6 @@ verdict() {
   fi
   echo "check-pack: FAIL (${failed[*]}${passed[*]:+; passed: ${passed[*]}}) with @nestjs/core $nest on node $node"
   exit 1
-}
-
-registry_reachable() {
-  npm ping --fetch-timeout=15000 --fetch-retries=1 >/dev/null 2>&1
-}
-
-skip_unreachable() {
-  echo "check-pack: SKIP: the npm registry ($(npm config get registry)) cannot be reached; nothing was checked"
-  exit 75
-}
-
-# step NAME COMMAND...: runs the command, records the result, shows its output only when it fails.
-step() {
-  local name="$1"
-  shift
-  if (cd "$APP" && "$@") >"$LOG" 2>&1; then
-    passed+=("$name")
-  else
-    failed+=("$name")
-    echo "--- $name failed:"
-    cat "$LOG"
-  fi
 }
 
 registry_reachable || skip_unreachable
