@@ -19,11 +19,13 @@ import {
 } from './transfer-auth.constants';
 import { MAX_TIMER_DELAY_MS } from './internal.constants';
 import type { TransferTokenStore } from './token-store/transfer-token-store.interface';
+import type { AgentSecretProvider } from './agent-secret';
 
 /** @internal Options after validation, with every default filled in. */
 export interface ResolvedTransferAuthOptions {
   readonly agentId: string;
-  readonly agentSecret: string;
+  /** The secret, or the provider read before every Get token. */
+  readonly agentSecret: string | AgentSecretProvider;
   /** Origin and optional path prefix, without a trailing slash. */
   readonly baseUrl: string;
   readonly authPath: string;
@@ -35,6 +37,8 @@ export interface ResolvedTransferAuthOptions {
   readonly fetchOnStartup: boolean;
   /** Undefined: a fresh in-process store. */
   readonly store: TransferTokenStore | undefined;
+  /** `false`: no metrics or spans even with an OpenTelemetry SDK registered. */
+  readonly telemetry: { readonly agentIdAttribute: boolean } | false;
 }
 
 const METHODS: readonly RefreshHttpMethod[] = ['PATCH', 'POST', 'PUT'];
@@ -59,8 +63,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function requiredString(value: unknown, option: string): string {
-  if (typeof value !== 'string') throw invalid(option, value === undefined ? 'it is required' : 'expected a string');
+function requiredString(value: unknown, option: string, expected = 'expected a string'): string {
+  if (typeof value !== 'string') throw invalid(option, value === undefined ? 'it is required' : expected);
   if (value.trim() === '') throw invalid(option, 'it must not be empty');
   return value;
 }
@@ -137,7 +141,10 @@ function resolve(options: unknown): ResolvedTransferAuthOptions {
   if (!isRecord(options)) throw invalid('options', 'expected an object');
   const o = options as Partial<Record<keyof TransferAuthModuleOptions, unknown>>;
   const agentId = requiredString(o.agentId, 'agentId');
-  const agentSecret = requiredString(o.agentSecret, 'agentSecret');
+  const agentSecret =
+    typeof o.agentSecret === 'function'
+      ? (o.agentSecret as AgentSecretProvider)
+      : requiredString(o.agentSecret, 'agentSecret', 'expected a string or a function that returns one');
   const authPath = path(o.authPath, 'authPath', DEFAULT_AUTH_PATH);
 
   let refresh: ResolvedTransferAuthOptions['refresh'];
@@ -175,6 +182,22 @@ function resolve(options: unknown): ResolvedTransferAuthOptions {
     throw invalid('store', 'expected a TransferTokenStore (an object with read, write and lock methods)');
   }
 
+  if (typeof agentSecret === 'function' && store !== undefined && (store as unknown as TransferTokenStore).ownEncryptionKey !== true) {
+    // The key that encrypts a shared entry derives from the secret: one that rotates would change it.
+    throw invalid(
+      'store',
+      'with `agentSecret` as a provider, a shared store needs an encryption key of its own (`new RedisTokenStore({ client, encryptionKey })`)',
+    );
+  }
+
+  let telemetry: ResolvedTransferAuthOptions['telemetry'];
+  if (o.telemetry === false) telemetry = false;
+  else if (o.telemetry === undefined || isRecord(o.telemetry)) {
+    const agentIdAttribute = o.telemetry?.agentIdAttribute ?? false;
+    if (typeof agentIdAttribute !== 'boolean') throw invalid('telemetry.agentIdAttribute', 'expected a boolean');
+    telemetry = Object.freeze({ agentIdAttribute });
+  } else throw invalid('telemetry', 'expected an object or false');
+
   const resolved: ResolvedTransferAuthOptions = {
     agentId,
     agentSecret,
@@ -186,6 +209,7 @@ function resolve(options: unknown): ResolvedTransferAuthOptions {
     retry: Object.freeze(retry),
     fetchOnStartup: o.fetchOnStartup ?? true,
     store: store as TransferTokenStore | undefined,
+    telemetry,
   };
   return Object.freeze(redactSecrets(resolved, ['agentSecret']));
 }

@@ -1,6 +1,7 @@
 import axios, { AxiosError, type AxiosInstance, type AxiosResponse, type Method } from 'axios';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
+import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { AgentAuthRequestDto, RefreshTokenRequestDto } from './dto/agent-auth-request.dto';
@@ -10,10 +11,14 @@ import type { ResolvedTransferAuthOptions } from './resolve-options';
 import { parseRetryAfter } from './token-lifecycle/backoff';
 import { instant, systemClock, type Clock, type Instant } from './token-lifecycle/clock';
 import { IMF_FIXDATE, MAX_RESPONSE_BYTES } from './internal.constants';
+import { readAgentSecret } from './agent-secret';
+import { tokenFingerprint } from './telemetry/fingerprint';
+import { NO_TELEMETRY, type Telemetry, type UpstreamOutcome } from './telemetry/telemetry';
 
 /** @internal A validated token answer, with what is needed to place its expiry on the local clocks. */
 export interface UpstreamTokenResponse {
   readonly body: AgentTokenResponseDto;
+  readonly status: number;
   /** The upstream's `Date` header, epoch ms, when it sent a parsable one. */
   readonly serverDateMs: number | undefined;
   /** When the request was sent: the upstream's `Date` is no earlier than this. */
@@ -21,10 +26,18 @@ export interface UpstreamTokenResponse {
   readonly receivedAt: Instant;
 }
 
-/** @internal What the token lifecycle needs from the upstream. */
+/**
+ * @internal What the token lifecycle needs from the upstream. `parent` is the trace context of the caller
+ * who waits for the call, if any (opaque: see {@link Telemetry}).
+ */
 export interface TokenEndpoint {
-  getToken(): Promise<UpstreamTokenResponse>;
-  refreshToken(refreshToken: string): Promise<UpstreamTokenResponse>;
+  getToken(parent?: unknown): Promise<UpstreamTokenResponse>;
+  refreshToken(refreshToken: string, parent?: unknown): Promise<UpstreamTokenResponse>;
+  /**
+   * With `agentSecret` as a provider, after Get token rejected the credentials: whether the provider now
+   * answers another secret than the one rejected (then a login may be tried at once). Never rejects.
+   */
+  secretChanged?(): Promise<boolean>;
   /** Aborts every request in flight (they reject with `SHUTDOWN`); later calls reject at once. */
   close(): void;
 }
@@ -69,11 +82,20 @@ const UNREF_TRANSPORT = {
 export class TransferApiClient implements TokenEndpoint {
   private readonly http: AxiosInstance;
   private readonly shutdown = new AbortController();
+  /** Rejects with `SHUTDOWN` at close: a secret provider that hangs is not waited for. */
+  private readonly closing: Promise<never>;
+  /** The last secret Get token rejected, as a hash: a provider's answer is compared with it. */
+  private rejectedSecret: string | undefined;
 
   constructor(
     private readonly options: ResolvedTransferAuthOptions,
     private readonly clock: Clock = systemClock,
+    private readonly telemetry: Telemetry = NO_TELEMETRY,
   ) {
+    this.closing = new Promise<never>((_, reject) => {
+      this.shutdown.signal.addEventListener('abort', () => reject(shutdownError('Get token')), { once: true });
+    });
+    this.closing.catch(() => undefined);
     this.http = axios.create({
       maxRedirects: 0,
       transport: UNREF_TRANSPORT,
@@ -86,12 +108,43 @@ export class TransferApiClient implements TokenEndpoint {
     });
   }
 
-  getToken(): Promise<UpstreamTokenResponse> {
-    const body = AgentAuthRequestDto.of(this.options.agentId, this.options.agentSecret);
-    return this.send('Get token', 'POST', this.options.authPath, body.toBody(), undefined);
+  /**
+   * Get token with the secret read now. With a provider, a rejection reads it again: a secret that
+   * changed meanwhile (rotated) is tried at once, in the same renewal; an unchanged one is not.
+   */
+  async getToken(parent?: unknown): Promise<UpstreamTokenResponse> {
+    const secret = await this.readSecret();
+    try {
+      return await this.login(secret, parent);
+    } catch (error) {
+      if (typeof this.options.agentSecret === 'string' || !TransferAuthError.is(error, 'INVALID_CREDENTIALS')) {
+        throw error;
+      }
+      this.rejectedSecret = digest(secret);
+      let next: string;
+      try {
+        next = await this.readSecret();
+      } catch {
+        throw error; // the rejection says more than a provider that failed just now
+      }
+      if (digest(next) === this.rejectedSecret) throw error;
+      return this.login(next, parent).catch((again: unknown) => {
+        if (TransferAuthError.is(again, 'INVALID_CREDENTIALS')) this.rejectedSecret = digest(next);
+        throw again;
+      });
+    }
   }
 
-  refreshToken(refreshToken: string): Promise<UpstreamTokenResponse> {
+  async secretChanged(): Promise<boolean> {
+    if (typeof this.options.agentSecret === 'string' || this.rejectedSecret === undefined) return false;
+    try {
+      return digest(await this.readSecret()) !== this.rejectedSecret;
+    } catch {
+      return false;
+    }
+  }
+
+  refreshToken(refreshToken: string, parent?: unknown): Promise<UpstreamTokenResponse> {
     const refresh = this.options.refresh;
     if (refresh === false) {
       return Promise.reject(
@@ -106,7 +159,22 @@ export class TransferApiClient implements TokenEndpoint {
       refresh.path,
       inBody ? RefreshTokenRequestDto.of(refreshToken).toBody() : undefined,
       inHeader ? `Bearer ${refreshToken}` : undefined,
-    );
+      parent,
+    ).catch((error: unknown) => {
+      // A refused refresh token is named by its fingerprint, so a log line can be matched with it.
+      if (!TransferAuthError.is(error, 'INVALID_CREDENTIALS')) throw error;
+      const named = error.message.replace('the refresh token', `the refresh token fp=${tokenFingerprint(refreshToken)}`);
+      throw new TransferAuthError('INVALID_CREDENTIALS', named, { status: error.status });
+    });
+  }
+
+  private readSecret(): Promise<string> {
+    return readAgentSecret(this.options.agentSecret, this.options.requestTimeoutMs, this.closing);
+  }
+
+  private login(secret: string, parent: unknown): Promise<UpstreamTokenResponse> {
+    const body = AgentAuthRequestDto.of(this.options.agentId, secret);
+    return this.send('Get token', 'POST', this.options.authPath, body.toBody(), undefined, parent);
   }
 
   close(): void {
@@ -119,8 +187,20 @@ export class TransferApiClient implements TokenEndpoint {
     path: string,
     data: string | undefined,
     authorization: string | undefined,
+    parent: unknown,
   ): Promise<UpstreamTokenResponse> {
     if (this.shutdown.signal.aborted) throw shutdownError(call);
+    const request = { kind: call === 'Get token' ? 'login' : 'refresh', method, url: `${this.options.baseUrl}${path}` } as const;
+    return this.telemetry.upstream(request, parent, () => this.exchange(call, method, path, data, authorization), outcome);
+  }
+
+  private async exchange(
+    call: Call,
+    method: Method,
+    path: string,
+    data: string | undefined,
+    authorization: string | undefined,
+  ): Promise<UpstreamTokenResponse> {
     const controller = new AbortController();
     const onShutdown = (): void => controller.abort(SHUTDOWN);
     this.shutdown.signal.addEventListener('abort', onShutdown, { once: true });
@@ -207,7 +287,7 @@ export class TransferApiClient implements TokenEndpoint {
         { status },
       );
     }
-    return { body, serverDateMs, sentAt, receivedAt };
+    return { body, status, serverDateMs, sentAt, receivedAt };
   }
 
   private statusError(
@@ -272,6 +352,19 @@ export class TransferApiClient implements TokenEndpoint {
     const what = typeof code === 'string' && NETWORK_CODES.has(code) ? code : 'network error';
     return new TransferAuthError('UPSTREAM_UNAVAILABLE', `${call} failed: ${what} (${message}).`, { cause });
   }
+}
+
+/** What a span and the renewal counter say of one call: its status and error code, never a message. */
+function outcome(result: { value: UpstreamTokenResponse } | { error: unknown }): UpstreamOutcome {
+  if ('value' in result) return { status: result.value.status, code: undefined };
+  const error = result.error;
+  return error instanceof TransferAuthError
+    ? { status: error.status, code: error.code }
+    : { status: undefined, code: 'UPSTREAM_UNAVAILABLE' };
+}
+
+function digest(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
 }
 
 function shutdownError(call: Call): TransferAuthError {

@@ -34,6 +34,7 @@ const OPTION_KEYS: readonly (keyof TransferAuthModuleOptions)[] = [
   'retry',
   'fetchOnStartup',
   'store',
+  'telemetry',
   'httpTimeoutMs',
   'httpDefaults',
 ];

@@ -10,6 +10,9 @@ import { TokenLifecycle } from './token-lifecycle/token-lifecycle';
 import { deriveStoreScope } from './token-store/store-key';
 import { TransferApiClient } from './transfer-api.client';
 import { TRANSFER_AUTH_MODULE_OPTIONS } from './transfer-auth.constants';
+import { createTelemetry } from './telemetry/otel-telemetry';
+import { NO_TELEMETRY } from './telemetry/telemetry';
+import { systemClock } from './token-lifecycle/clock';
 
 /**
  * The token provider. `await auth.getAccessToken()` before every Transfer call: it answers from the
@@ -91,7 +94,13 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
   /** A snapshot of the token state, with no secrets: safe to log or serve. */
   getStatus(): TransferAuthStatus {
     if (this.closed && this.lifecycle === undefined) {
-      return { state: 'closed', accessExpiresAt: null, refreshExpiresAt: null, lastRefreshAt: null };
+      return {
+        state: 'closed',
+        accessExpiresAt: null,
+        refreshExpiresAt: null,
+        lastRefreshAt: null,
+        accessTokenFingerprint: null,
+      };
     }
     return this.core().getStatus();
   }
@@ -139,13 +148,22 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
       if (this.closed) throw new TransferAuthError('SHUTDOWN', 'The token provider is shut down.');
       // Validated here, once, the first time anything needs it (init, or an earlier call).
       const options = (this.options = resolveTransferAuthOptions(this.rawOptions, this.name));
+      const telemetry =
+        options.telemetry === false
+          ? NO_TELEMETRY
+          : createTelemetry({
+              name: this.name ?? 'default',
+              agentId: options.telemetry.agentIdAttribute ? options.agentId : undefined,
+            });
+      const secret = typeof options.agentSecret === 'string' ? options.agentSecret : undefined;
       this.lifecycle = new TokenLifecycle(options, {
-        endpoint: new TransferApiClient(options),
+        endpoint: new TransferApiClient(options, systemClock, telemetry),
         store: options.store,
+        telemetry,
         // The default store is this registration's alone: no key space to keep apart.
         ...(options.store === undefined
           ? {}
-          : { storeScope: deriveStoreScope(options.baseUrl, options.agentId, options.agentSecret) }),
+          : { storeScope: deriveStoreScope(options.baseUrl, options.agentId, secret) }),
         hooks: {
           log: (level, message) => this.logger[level](message),
           emit: (event) => this.events.next(event),

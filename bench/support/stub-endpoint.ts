@@ -35,6 +35,6 @@ export class StubTokenEndpoint implements TokenEndpoint {
       access_expire_at: upstreamTimestamp(now.wall + this.accessTtlMs),
       refresh_expire_at: upstreamTimestamp(now.wall + 24 * this.accessTtlMs),
     });
-    return { body, serverDateMs: Math.floor(now.wall / 1000) * 1000, sentAt: now, receivedAt: now };
+    return { body, status: 200, serverDateMs: Math.floor(now.wall / 1000) * 1000, sentAt: now, receivedAt: now };
   }
 }

@@ -10,6 +10,11 @@ export const TransferAuthErrorCode = Object.freeze({
   INVALID_RESPONSE: 'INVALID_RESPONSE',
   /** Network error, timeout, 408, 429 or 5xx (also while the backoff after one is pending). */
   UPSTREAM_UNAVAILABLE: 'UPSTREAM_UNAVAILABLE',
+  /**
+   * The `agentSecret` provider threw, rejected, did not answer within `requestTimeoutMs`, or answered
+   * something other than a non-empty string. Retried with backoff, like an unavailable upstream.
+   */
+  SECRET_UNAVAILABLE: 'SECRET_UNAVAILABLE',
   /** The application is shutting down; no further upstream calls are made. */
   SHUTDOWN: 'SHUTDOWN',
 } as const);

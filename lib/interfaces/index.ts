@@ -4,6 +4,7 @@ export type {
   TransferAuthModuleOptions,
   TransferAuthRefreshOptions,
   TransferAuthRetryOptions,
+  TransferAuthTelemetryOptions,
   TransferHttpDefaults,
   TransferHttpReservedDefaults,
 } from './transfer-auth-module-options.interface';

@@ -4,6 +4,8 @@ import type { TransferAuthErrorCode } from '../errors/transfer-auth.error';
 export interface TokenAcquiredEvent {
   type: 'token.acquired';
   at: Date;
+  /** The new access token's fingerprint (first 8 hex digits of its SHA-256). */
+  fingerprint: string;
   accessExpiresAt: Date;
   refreshExpiresAt: Date;
 }
@@ -12,6 +14,8 @@ export interface TokenAcquiredEvent {
 export interface TokenRefreshedEvent {
   type: 'token.refreshed';
   at: Date;
+  /** The new access token's fingerprint (first 8 hex digits of its SHA-256). */
+  fingerprint: string;
   accessExpiresAt: Date;
   refreshExpiresAt: Date;
 }
@@ -31,6 +35,8 @@ export interface TokenFailedEvent {
 export interface TokenInvalidatedEvent {
   type: 'token.invalidated';
   at: Date;
+  /** The fingerprint of the access token dropped. */
+  fingerprint: string;
 }
 
 /** What `TransferAuthService.events$` emits. Never carries a token or a secret. */

@@ -1,5 +1,6 @@
 import type { CreateAxiosDefaults } from 'axios';
 import type { TransferTokenStore } from '../token-store/transfer-token-store.interface';
+import type { AgentSecretProvider } from '../agent-secret';
 
 /** Where the refresh token travels on the Refresh token call. */
 export type RefreshTokenLocation = 'header' | 'body' | 'both';
@@ -78,12 +79,29 @@ export type TransferHttpDefaults = Omit<CreateAxiosDefaults, TransferHttpReserve
   proxy?: false | undefined;
 };
 
+/** OpenTelemetry options of a registration. */
+export interface TransferAuthTelemetryOptions {
+  /**
+   * Add the agent id to every metric and span as `freedompay.transfer.agent.id` (an identifier, not a
+   * secret; off by default, as some teams keep partner ids out of their dashboards).
+   * @default false
+   */
+  agentIdAttribute?: boolean | undefined;
+}
+
 /** Options of {@link TransferAuthModule}. */
 export interface TransferAuthModuleOptions {
   /** Unique partner identifier, provided by Freedom Pay support. Required, non-empty. */
   agentId: string;
-  /** Partner's secret key, provided by Freedom Pay support. Required, non-empty. Never logged. */
-  agentSecret: string;
+  /**
+   * Partner's secret key, provided by Freedom Pay support. Required: a non-empty string, or a function
+   * that returns one (or a promise of one), called before every Get token and never cached longer than
+   * one login, so that a rotated secret is picked up without a restart. After a rejected login the
+   * provider is read again: a changed secret is tried at once, an unchanged one waits out the credentials
+   * cool-down. A provider that throws, hangs past `requestTimeoutMs` or answers anything but a non-empty
+   * string fails the login with `SECRET_UNAVAILABLE` (retried with backoff). Never logged.
+   */
+  agentSecret: string | AgentSecretProvider;
   /**
    * Base URL of the Partner API. `https:` only; `http:` is allowed for loopback hosts (tests, local fakes).
    * It is the only place credentials and tokens are ever sent.
@@ -129,6 +147,13 @@ export interface TransferAuthModuleOptions {
    * @default none: this process alone, as with an in-process store
    */
   store?: TransferTokenStore | undefined;
+  /**
+   * OpenTelemetry metrics and spans, through `@opentelemetry/api` (an optional peer) and the SDK the app
+   * registers; nothing is recorded without one. `false` turns them off. Every instrument carries the
+   * registration's `name` (`default` when unnamed); the agent id only with `agentIdAttribute: true`.
+   * @default { agentIdAttribute: false }
+   */
+  telemetry?: TransferAuthTelemetryOptions | false | undefined;
   /**
    * Deadline of each exchange made by `TransferHttpService`, from connect to the last byte of the
    * response (also of a `responseType: 'stream'` body): a timer over the whole exchange, not axios' idle

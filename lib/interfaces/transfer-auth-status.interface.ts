@@ -29,6 +29,11 @@ export interface TransferAuthStatus {
   refreshExpiresAt: Date | null;
   /** When the cached token was obtained. */
   lastRefreshAt: Date | null;
+  /**
+   * The cached access token's name: the first 8 hex digits of its SHA-256 (as in log lines, `fp=3f2a9c1e`),
+   * to match a 401 with the token it refused. Never the token.
+   */
+  accessTokenFingerprint: string | null;
   /** The last failure, until a token is obtained again. */
   lastError?: TransferAuthLastError;
 }

@@ -111,6 +111,11 @@ export class RedisTokenStore implements TransferTokenStore {
     this.encryptionKey = key && Uint8Array.from(key);
   }
 
+  /** Whether entries are encrypted with the `encryptionKey` given here (required with a secret provider). */
+  get ownEncryptionKey(): boolean {
+    return this.encryptionKey !== undefined;
+  }
+
   async read(key: string, context: TransferTokenStoreContext): Promise<StoredTransferToken | undefined> {
     const { entry, aad } = this.names(key);
     const sentAt = Date.now();

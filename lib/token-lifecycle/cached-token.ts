@@ -10,6 +10,7 @@ import {
 } from '../internal.constants';
 import type { StoredTransferToken } from '../token-store/transfer-token-store.interface';
 import type { Instant } from './clock';
+import { tokenFingerprint } from '../telemetry/fingerprint';
 
 /** @internal A deadline on both clocks; it has passed as soon as either clock says so. */
 export interface Deadline {
@@ -20,6 +21,8 @@ export interface Deadline {
 /** @internal An access token with the local deadlines that govern it. */
 export interface CachedToken {
   readonly accessToken: string;
+  /** Its name in logs, events and status: the first 8 hex digits of its SHA-256. */
+  readonly fingerprint: string;
   /** Resolved once, handed to every cached caller: the cheapest thing an `await` can take. */
   readonly promise: Promise<string>;
   /** From here on the token is renewed in the background. */
@@ -97,6 +100,7 @@ export function toCachedToken(
 
   const token: CachedToken = {
     accessToken: body.access_token,
+    fingerprint: tokenFingerprint(body.access_token),
     promise: Promise.resolve(body.access_token),
     staleAt,
     usableUntil,
@@ -154,6 +158,7 @@ export function fromStored(
   const onClocks = (wall: number): Deadline => ({ mono: now.mono + (wall - now.wall), wall });
   const token: CachedToken = {
     accessToken,
+    fingerprint: tokenFingerprint(accessToken),
     promise: Promise.resolve(accessToken),
     staleAt: onClocks(Math.min(staleAt, usableUntil)),
     usableUntil: onClocks(usableUntil),

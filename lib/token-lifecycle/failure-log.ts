@@ -2,7 +2,7 @@ import type { TransferAuthError } from '../errors/transfer-auth.error';
 import { FAILURE_LOG_INTERVAL_MS } from '../internal.constants';
 
 /** @internal Where the lifecycle reports; the Nest layer plugs in its Logger and Subject. */
-export type LogFn = (level: 'log' | 'warn' | 'error', message: string) => void;
+export type LogFn = (level: 'debug' | 'log' | 'warn' | 'error', message: string) => void;
 
 /**
  * @internal Log throttling: a failure is logged once, the same failure (same code) again at most once a

@@ -87,6 +87,16 @@ export class FailurePolicy {
     return due !== undefined && state.kind === 'backoff' ? Math.max(due, state.dueAt) : due;
   }
 
+  /**
+   * The secret provider answers another secret than the one rejected: the cool-down no longer applies
+   * (its length still grows if the new secret is rejected too). Returns whether it was cooling down.
+   */
+  credentialsChanged(): boolean {
+    if (this.current.kind !== 'rejected') return false;
+    this.current = READY;
+    return true;
+  }
+
   /** A renewal succeeded. Resolves whether it ended a failure. */
   succeeded(): boolean {
     if (this.current.kind === 'closed') return false;

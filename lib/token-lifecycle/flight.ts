@@ -17,6 +17,8 @@ export class Flight {
   private rejectAccess: ((error: TransferAuthError) => void) | undefined;
   private keeper: ReturnType<typeof setTimeout> | undefined;
   private waiting = 0;
+  /** @internal When each caller started to wait (monotonic ms), kept only while telemetry times waits. */
+  waitsFrom: number[] | undefined;
 
   constructor(
     /** Whether the renewal may log in with the credentials (else: refresh token only). */

@@ -5,6 +5,7 @@ import type { TransferTokenStore } from '../token-store/transfer-token-store.int
 import type { TokenEndpoint } from '../transfer-api.client';
 import type { Clock } from './clock';
 import type { LogFn } from './failure-log';
+import type { Telemetry } from '../telemetry/telemetry';
 
 /** @internal Where the lifecycle reports; the Nest layer plugs in its Logger and Subject. */
 export interface LifecycleHooks {
@@ -22,10 +23,13 @@ export interface LifecycleDeps {
   store?: TransferTokenStore;
   /** The agent's key in the store and its encryption key (derived with a slow KDF, so it may take a moment). */
   storeScope?: Promise<StoreScope>;
+  /** Metrics and spans; default: none. */
+  telemetry?: Telemetry;
 }
 
 /** @internal */
 export type LifecycleOptions = Pick<
   ResolvedTransferAuthOptions,
   'refresh' | 'refreshMarginMs' | 'retry' | 'fetchOnStartup' | 'requestTimeoutMs'
->;
+> &
+  Partial<Pick<ResolvedTransferAuthOptions, 'agentSecret'>>;

@@ -61,6 +61,8 @@ export interface RenewalRequest {
   readonly refresh: RefreshCredential | undefined;
   /** May log in with the credentials (else: refresh token only). */
   readonly allowLogin: boolean;
+  /** The trace context of the caller who waits for it (opaque), if one does. */
+  readonly parent?: unknown;
 }
 
 /**
@@ -69,7 +71,8 @@ export interface RenewalRequest {
  */
 const MAX_POLL_MS = 250;
 
-type Options = Pick<ResolvedTransferAuthOptions, 'refresh' | 'refreshMarginMs' | 'requestTimeoutMs'>;
+type Options = Pick<ResolvedTransferAuthOptions, 'refresh' | 'refreshMarginMs' | 'requestTimeoutMs'> &
+  Partial<Pick<ResolvedTransferAuthOptions, 'agentSecret'>>;
 
 /**
  * @internal One renewal: under the store's lock, adopt a token another holder stored, or make one
@@ -95,13 +98,15 @@ export class Renewer {
    * around them (read, spent write, re-read after a refused refresh, write) and one more of margin.
    */
   get lockTtlMs(): number {
-    return 2 * this.options.requestTimeoutMs + 5 * STORE_TIMEOUT_MS;
+    // A secret provider adds a read (bounded alike) before a login, and a login again after a rejection.
+    const calls = typeof this.options.agentSecret === 'function' ? 5 : 2;
+    return calls * this.options.requestTimeoutMs + 5 * STORE_TIMEOUT_MS;
   }
 
   renew(request: RenewalRequest): Promise<Renewed> {
     if (this.store === undefined) {
       // Called synchronously: the request is on its way before the caller that started it returns.
-      return this.exchange(this.usable(request.refresh), request.allowLogin).then((renewed) => ({
+      return this.exchange(this.usable(request.refresh), request).then((renewed) => ({
         ...renewed,
         version: 0,
         shared: false,
@@ -169,7 +174,7 @@ export class Renewer {
     // A refresh token refused (e.g. as already used: a holder whose lock lapsed used it) may mean that
     // another process renewed meanwhile: its token is taken before logging in again.
     const beforeLogin = refresh === undefined || version === undefined ? undefined : () => this.peek(request.replacing);
-    const renewed = await this.exchange(refresh, request.allowLogin, beforeLogin);
+    const renewed = await this.exchange(refresh, request, beforeLogin);
     if (renewed.via === 'store') return { version: 0, shared: true, ...renewed };
     if (version === undefined) return { ...renewed, version: 0, shared: false }; // store down: never written
     const written = await store.write(toStored(renewed.token, renewed.refresh, version + 1));
@@ -180,14 +185,14 @@ export class Renewer {
   /** One attempt: the refresh token (if any), falling back to Get token when it fails. */
   private async exchange(
     refresh: RefreshCredential | undefined,
-    allowLogin: boolean,
+    { allowLogin, parent }: RenewalRequest,
     beforeLogin?: () => Promise<Renewed | undefined>,
   ): Promise<Omit<Renewed, 'version' | 'shared'> & { version?: number; shared?: boolean }> {
     if (refresh !== undefined) {
       try {
         // Converted inside the try: a refreshed token that is unusable (e.g. expired on arrival) is as
         // good as a rejection, and falls back to Get token like one.
-        const response = await this.endpoint.refreshToken(refresh.refreshToken);
+        const response = await this.endpoint.refreshToken(refresh.refreshToken, parent);
         return { ...toCachedToken(response, this.options.refreshMarginMs), via: 'refresh' };
       } catch (caught) {
         const error = toError(caught);
@@ -210,7 +215,7 @@ export class Renewer {
     } else if (!allowLogin) {
       throw new TransferAuthError('INVALID_CREDENTIALS', 'No usable refresh token, and logins wait out a cool-down.');
     }
-    const response = await this.endpoint.getToken();
+    const response = await this.endpoint.getToken(parent);
     return { ...toCachedToken(response, this.options.refreshMarginMs), via: 'login' };
   }
 

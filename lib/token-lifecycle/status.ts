@@ -23,6 +23,7 @@ export function statusOf(
     accessExpiresAt: copy(token?.accessExpiresAt),
     refreshExpiresAt: copy(token?.refreshExpiresAt),
     lastRefreshAt: copy(token?.obtainedAt),
+    accessTokenFingerprint: token?.fingerprint ?? null,
   };
   if (lastError !== undefined) status.lastError = { ...lastError, at: new Date(lastError.at) };
   return status;

@@ -7,9 +7,10 @@ import type {
   TransferTokenStoreLock,
 } from '../token-store/transfer-token-store.interface';
 import { STORE_TIMEOUT_MS } from '../internal.constants';
-import { promiseTimeout } from '../utils/promise-timeout';
+import { promiseTimeout, PromiseTimeoutError } from '../utils/promise-timeout';
 import type { LogFn } from './failure-log';
 import { shutdownError } from './failure-policy';
+import { NO_TELEMETRY, type StoreOperation, type Telemetry } from '../telemetry/telemetry';
 
 /** @internal What a store call answers when the store failed or did not answer in time. */
 export const DOWN = Symbol('store down');
@@ -36,14 +37,20 @@ export class StoreAccess {
     private readonly store: TransferTokenStore,
     private readonly scope: Promise<StoreScope>,
     private readonly log: LogFn,
+    private readonly telemetry: Telemetry = NO_TELEMETRY,
   ) {
     scope.catch(() => undefined);
+  }
+
+  /** Whether the store failed its last call (each process renews alone meanwhile). */
+  get degraded(): boolean {
+    return this.down;
   }
 
   /** The lock, `undefined` while another holder has it. A lock granted after the timeout is given back. */
   async lock(ttlMs: number): Promise<TransferTokenStoreLock | undefined | Down> {
     let late = false;
-    const result = await this.call((key) => {
+    const result = await this.call('lock', (key) => {
       const granted = this.store.lock(key, ttlMs);
       Promise.resolve(granted).then(
         (lock) => (late ? this.release(lock) : undefined),
@@ -52,6 +59,7 @@ export class StoreAccess {
       return granted;
     });
     late = result === DOWN;
+    this.telemetry.lock(result === DOWN ? 'down' : result === undefined ? 'busy' : 'acquired');
     return result;
   }
 
@@ -67,14 +75,14 @@ export class StoreAccess {
 
   /** The stored entry; anything that is not a well-formed entry (`null` included) counts as none. */
   async read(): Promise<StoredTransferToken | undefined | Down> {
-    const entry = await this.call((key, context) => this.store.read(key, context));
+    const entry = await this.call('read', (key, context) => this.store.read(key, context));
     if (entry === DOWN) return DOWN;
     const ok = typeof entry === 'object' && entry !== null && Number.isSafeInteger(entry.version) && entry.version > 0;
     return ok ? entry : undefined;
   }
 
   async write(entry: StoredTransferToken): Promise<boolean | Down> {
-    return this.call((key, context) => this.store.write(key, entry, context));
+    return this.call('write', (key, context) => this.store.write(key, entry, context));
   }
 
   /**
@@ -149,7 +157,10 @@ export class StoreAccess {
     return `StoreAccess { down: ${this.down} }`;
   }
 
-  private async call<T>(call: (key: string, context: TransferTokenStoreContext) => Promise<T>): Promise<T | Down> {
+  private async call<T>(
+    operation: StoreOperation,
+    call: (key: string, context: TransferTokenStoreContext) => Promise<T>,
+  ): Promise<T | Down> {
     const pending = this.scope.then(({ key, context }) => call(key, context));
     // An answer is an answer, even one this call no longer waits for: a store slower than the short
     // timeout of an outage still ends it. (Registered first: it runs before the race below settles.)
@@ -160,9 +171,10 @@ export class StoreAccess {
     try {
       return await promiseTimeout(this.down ? DOWN_TIMEOUT_MS : STORE_TIMEOUT_MS, pending, true);
     } catch (error) {
+      const why = error instanceof Error ? error.name : typeof error;
+      this.telemetry.storeFailed(operation, error instanceof PromiseTimeoutError ? 'timeout' : why);
       if (!this.down) {
         this.down = true;
-        const why = error instanceof Error ? error.name : typeof error;
         this.log('warn', `The token store failed (${why}); renewing without it until it answers again.`);
       }
       return DOWN;

@@ -12,6 +12,8 @@ import { Schedule } from './schedule';
 import { LOCAL_SCOPE, StoreAccess } from './store-access';
 import type { LifecycleDeps, LifecycleHooks, LifecycleOptions } from './lifecycle-deps';
 import { UnauthorizedSpacing } from './unauthorized-spacing';
+import { NO_TELEMETRY, type Telemetry } from '../telemetry/telemetry';
+import type { TokenEndpoint } from '../transfer-api.client';
 
 export type { LifecycleDeps, LifecycleHooks } from './lifecycle-deps';
 
@@ -19,6 +21,9 @@ export type { LifecycleDeps, LifecycleHooks } from './lifecycle-deps';
 type Cause = 'caller' | 'force' | 'schedule' | 'unauthorized';
 
 const FATAL_AT_STARTUP = new Set(['INVALID_CREDENTIALS', 'INVALID_CONFIG']);
+
+/** While logins cool down after rejected credentials, a secret provider is asked at most this often whether it changed. */
+const SECRET_CHECK_INTERVAL_MS = 1_000;
 
 /**
  * @internal The token lifecycle, free of Nest. It holds the cached token and orchestrates the rooms
@@ -50,6 +55,11 @@ export class TokenLifecycle {
   private readonly spacing = new UnauthorizedSpacing();
   private readonly schedule: Schedule;
   private readonly renewer: Renewer;
+  private readonly endpoint: TokenEndpoint;
+  private readonly telemetry: Telemetry;
+  private readonly stopObserving: () => void;
+  /** Monotonic ms of the last question to the secret provider during a cool-down (-Infinity: none yet). */
+  private secretCheckedAt = -Infinity;
 
   constructor(
     private readonly options: LifecycleOptions,
@@ -61,9 +71,17 @@ export class TokenLifecycle {
     this.failureLog = new FailureLog(deps.hooks.log);
     this.schedule = new Schedule(this.clock, () => this.onDue());
     // No store given: this process alone, as an in-process store would be, without its calls in the way.
+    this.telemetry = deps.telemetry ?? NO_TELEMETRY;
+    this.endpoint = deps.endpoint;
     const store =
-      deps.store && new StoreAccess(deps.store, deps.storeScope ?? Promise.resolve(LOCAL_SCOPE), deps.hooks.log);
+      deps.store &&
+      new StoreAccess(deps.store, deps.storeScope ?? Promise.resolve(LOCAL_SCOPE), deps.hooks.log, this.telemetry);
     this.renewer = new Renewer(options, deps.endpoint, store, deps.hooks.log, this.clock);
+    this.stopObserving = this.telemetry.observe({
+      accessSecondsLeft: () => this.secondsLeft((token) => token.accessExpiresAt),
+      refreshSecondsLeft: () => this.secondsLeft((token) => token.refreshExpiresAt),
+      degraded: () => (store === undefined || this.closed ? undefined : Number(store.degraded)),
+    });
     // Another process renewed (or replaced a token refused with a 401): take its token now, not at our
     // own stale point, so that the whole fleet drops a refused token and serves the same one.
     store?.follow(() => this.onStoreChange());
@@ -96,10 +114,19 @@ export class TokenLifecycle {
   /** Drops the cached token (only if it is still `accessToken`, when given) and renews it, spaced. */
   invalidate(accessToken?: string): void {
     const token = this.token;
-    if (this.closed || token === undefined || (accessToken !== undefined && accessToken !== token.accessToken)) return;
-    if (!this.spacing.allow(token.accessToken, this.clock.mono())) return; // a 401 storm: not again so soon
+    if (this.closed) return;
+    if (token === undefined || (accessToken !== undefined && accessToken !== token.accessToken)) {
+      this.telemetry.invalidated('stale'); // already replaced (the rest of a 401 storm) or none cached
+      return;
+    }
+    if (!this.spacing.allow(token.accessToken, this.clock.mono())) {
+      this.telemetry.invalidated('spaced'); // a 401 storm: not again so soon
+      return;
+    }
     this.token = undefined;
-    this.hooks.emit({ type: 'token.invalidated', at: new Date(this.clock.wall()) });
+    this.telemetry.invalidated('dropped');
+    this.hooks.log('warn', `Access token fp=${token.fingerprint} was invalidated (refused with a 401?); renewing it.`);
+    this.hooks.emit({ type: 'token.invalidated', at: new Date(this.clock.wall()), fingerprint: token.fingerprint });
     if (this.flight === undefined && this.policy.refusal(this.clock.mono(), false) === undefined) {
       this.renew('unauthorized');
     } else this.reschedule();
@@ -141,6 +168,7 @@ export class TokenLifecycle {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopObserving();
     this.policy.close();
     this.schedule.clear();
     this.renewer.close();
@@ -153,13 +181,59 @@ export class TokenLifecycle {
     if (this.closed) return Promise.reject(shutdownError());
     const flight = this.flight;
     if (flight !== undefined) {
-      const joined = flight.join();
+      const joined = this.timed(flight);
       // A background renewal after rejected credentials may not log in: a forced one then tries itself.
       return force && !flight.canLogIn ? joined.catch(() => this.acquire(true)) : joined;
     }
     const refusal = this.policy.refusal(this.clock.mono(), force);
-    if (refusal !== undefined) return Promise.reject(refusal); // fail fast: no extra upstream call
-    return this.renew(force ? 'force' : 'caller').join();
+    if (refusal !== undefined) {
+      // Fail fast: no extra upstream call (a wait of 0 s, for the histogram).
+      if (this.telemetry.timesWaits) this.telemetry.callerWaited(0, refusal.code);
+      if (refusal.code === 'INVALID_CREDENTIALS') this.checkSecret();
+      return Promise.reject(refusal);
+    }
+    return this.timed(this.renew(force ? 'force' : 'caller'));
+  }
+
+  /**
+   * Joins `flight`, timing the wait when telemetry wants it: the start of each wait is kept on the
+   * flight, and recorded once it lands (one handler per flight, however many callers).
+   */
+  private timed(flight: Flight): Promise<string> {
+    const joined = flight.join();
+    if (!this.telemetry.timesWaits) return joined;
+    const started = this.clock.mono();
+    if (flight.waitsFrom === undefined) {
+      const waitsFrom: number[] = (flight.waitsFrom = []);
+      const record = (outcome: string): void => {
+        const now = this.clock.mono();
+        for (const from of waitsFrom) this.telemetry.callerWaited(Math.max(0, now - from) / 1000, outcome);
+      };
+      joined.then(
+        () => record('ok'),
+        (error: unknown) => record(toError(error).code),
+      );
+    }
+    flight.waitsFrom.push(started);
+    return joined;
+  }
+
+  /**
+   * Logins cool down after rejected credentials; with a secret provider, a caller refused meanwhile
+   * asks it (at most once a second) whether the secret changed: a rotated one is tried at once.
+   */
+  private checkSecret(): void {
+    const now = this.clock.mono();
+    if (this.endpoint.secretChanged === undefined || now - this.secretCheckedAt < SECRET_CHECK_INTERVAL_MS) return;
+    this.secretCheckedAt = now;
+    this.endpoint.secretChanged().then(
+      (changed) => {
+        if (!changed || this.closed || this.flight !== undefined || !this.policy.credentialsChanged()) return;
+        this.hooks.log('log', 'The agentSecret provider answers a new secret; logging in with it now.');
+        this.renew('schedule');
+      },
+      () => undefined,
+    );
   }
 
   /** A stale token was served: renew it now unless a renewal runs or the failure policy says later. */
@@ -176,7 +250,9 @@ export class TokenLifecycle {
     const refresh = this.usableRefresh();
     this.refresh = undefined; // a refresh token is used once, whatever the outcome
     const allowLogin = awaited || this.policy.backgroundLogin;
-    const renewal = this.renewer.renew({ replacing: this.replacing(), refresh, allowLogin });
+    // A caller's span is the parent of the upstream calls; a background renewal starts a trace of its own.
+    const parent = awaited ? this.telemetry.activeContext() : undefined;
+    const renewal = this.renewer.renew({ replacing: this.replacing(), refresh, allowLogin, parent });
     const flight: Flight = new Flight(
       allowLogin,
       renewal.then(
@@ -213,11 +289,17 @@ export class TokenLifecycle {
     this.lastError = undefined;
     this.spacing.replaced(token.accessToken, cause === 'unauthorized');
     if (this.policy.succeeded()) this.failureLog.recovered(this.clock.mono());
+    if (renewed.via === 'store') this.telemetry.adopted();
     this.reschedule();
+    this.hooks.log(
+      'debug',
+      `Access token fp=${token.fingerprint} ${renewed.via === 'store' ? 'adopted from the store' : `obtained (${renewed.via})`}; expires ${token.accessExpiresAt.toISOString()}.`,
+    );
     // Last: a subscriber that calls back into us sees the new state, not half of it.
     this.hooks.emit({
       type: renewed.via === 'refresh' ? 'token.refreshed' : 'token.acquired',
       at: new Date(token.obtainedAt),
+      fingerprint: token.fingerprint,
       accessExpiresAt: new Date(token.accessExpiresAt),
       refreshExpiresAt: new Date(token.refreshExpiresAt),
     });
@@ -295,6 +377,13 @@ export class TokenLifecycle {
       }
       done();
     }, done);
+  }
+
+  /** Seconds until one of the cached token's expiry dates; 0 with none cached; nothing once closed. */
+  private secondsLeft(expiry: (token: CachedToken) => Date): number | undefined {
+    if (this.closed) return undefined;
+    const token = this.token;
+    return token === undefined ? 0 : Math.max(0, (expiry(token).getTime() - this.clock.wall()) / 1000);
   }
 
   private usableRefresh(): RefreshCredential | undefined {

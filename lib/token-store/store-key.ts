@@ -19,10 +19,17 @@ export interface StoreScope {
  * scrypt derivation, once: the name holds no secret and cannot be used to test guesses of one quickly;
  * the encryption key is the other 32 bytes of the same output.
  */
-export function deriveStoreScope(baseUrl: string, agentId: string, agentSecret: string): Promise<StoreScope> {
-  const salt = `nestjs-freedompay-transfer-auth/store-key/v1\n${baseUrl}\n${agentId}`;
+export function deriveStoreScope(
+  baseUrl: string,
+  agentId: string,
+  agentSecret: string | undefined,
+): Promise<StoreScope> {
+  // A secret provider (`undefined` here): the name is the agent's alone, the same across a rotation, and
+  // the store encrypts with a key of its own (checked with the options), never with this one.
+  const version = agentSecret === undefined ? 'v1-provider' : 'v1';
+  const salt = `nestjs-freedompay-transfer-auth/store-key/${version}\n${baseUrl}\n${agentId}`;
   return new Promise((resolve, reject) => {
-    scrypt(agentSecret, salt, 48, SCRYPT, (error, derived) => {
+    scrypt(agentSecret ?? '', salt, 48, SCRYPT, (error, derived) => {
       if (error) return reject(error);
       resolve({ key: derived.subarray(0, 16).toString('hex'), context: storeContext(derived.subarray(16)) });
     });

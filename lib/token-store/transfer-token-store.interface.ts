@@ -52,6 +52,12 @@ export interface TransferTokenStoreLock {
  * or hangs never fails a caller: the lifecycle then carries on alone, as with the in-process default.
  */
 export interface TransferTokenStore {
+  /**
+   * Optional: `true` when the store encrypts entries with a key of its own and ignores
+   * `context.encryptionKey`. Required with `agentSecret` as a provider: a key derived from a secret that
+   * rotates would change with it.
+   */
+  readonly ownEncryptionKey?: boolean;
   /** The stored entry, or `undefined` when there is none. */
   read(key: string, context: TransferTokenStoreContext): Promise<StoredTransferToken | undefined>;
   /**

@@ -1,13 +1,11 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { TransferAuthService, type TransferAuthStatus } from 'nestjs-freedompay-transfer-auth';
-import { fingerprint, STORE_KIND } from './token-store';
+import { STORE_KIND } from './token-store';
 
 /** `/auth/status`: the token's state, where it is kept, and which token (by fingerprint) this process serves. */
 export interface AuthStatusView extends TransferAuthStatus {
   /** `redis` (shared by every process using that Redis) or `in-process`. */
   store: string;
-  /** First 8 hex of the SHA-256 of the access token: the same in every process sharing it. Never the token. */
-  accessTokenFingerprint?: string;
   /** The process that answered (with `npm run start:fleet`, one of several workers). */
   pid: number;
 }
@@ -21,12 +19,8 @@ export class AuthStatusController {
 
   /** State of the Freedom Pay token (`valid`, `stale`, `failed`, ...), its expiry times and fingerprint. Never a token. */
   @Get('status')
-  async getStatus(): Promise<AuthStatusView> {
-    const status = this.auth.getStatus();
-    const view: AuthStatusView = { ...status, store: this.store, pid: process.pid };
-    if (status.state === 'valid' || status.state === 'stale') {
-      view.accessTokenFingerprint = fingerprint(await this.auth.getAccessToken());
-    }
-    return view;
+  getStatus(): AuthStatusView {
+    // `accessTokenFingerprint` names the token (the same in every process sharing it), never shows it.
+    return { ...this.auth.getStatus(), store: this.store, pid: process.pid };
   }
 }

@@ -1,5 +1,4 @@
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { TransferTokenStore } from 'nestjs-freedompay-transfer-auth';
 import { RedisTokenStore } from 'nestjs-freedompay-transfer-auth/redis';
@@ -46,9 +45,4 @@ export class TokenStoreModule {
       exports: [TOKEN_STORE],
     };
   }
-}
-
-/** How logs and `/auth/status` name a token: the first 8 hex of its SHA-256, never the token. */
-export function fingerprint(token: string): string {
-  return createHash('sha256').update(token).digest('hex').slice(0, 8);
 }

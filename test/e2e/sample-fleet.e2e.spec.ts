@@ -3,7 +3,6 @@ import { Test } from '@nestjs/testing';
 import { TransferAuthService } from 'nestjs-freedompay-transfer-auth';
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import { AppModule, type AppModuleOptions } from '../../sample-app/src/app.module';
-import { fingerprint } from '../../sample-app/src/token-store';
 import { CapturingLogger } from '../support/auth-app';
 import { leakedSecrets, secretsOf } from '../support/e2e';
 import { startRedis, type RedisProcess } from '../support/redis/redis-server';
@@ -64,7 +63,8 @@ describe('sample app with REDIS_URL: one token for several app instances', () =>
     await boot({ embeddedFake: fake, redisUrl: redis.url });
     const second = await boot({ embeddedFake: fake, redisUrl: redis.url });
     const before = (await status(second))['accessTokenFingerprint'];
-    const renewed = fingerprint(await apps[0]!.get(TransferAuthService).forceRefresh());
+    await apps[0]!.get(TransferAuthService).forceRefresh();
+    const renewed = apps[0]!.get(TransferAuthService).getStatus().accessTokenFingerprint;
     expect(renewed).not.toBe(before);
     // Real Redis, real pub/sub: poll until the hint has landed (it takes a few ms).
     let seen = before;

@@ -53,6 +53,7 @@ export function makeTokenResponse(args: {
   });
   return {
     body,
+    status: 200,
     serverDateMs: args.dateHeader ? Math.floor(args.serverNowMs / 1000) * 1000 : undefined,
     sentAt: args.sentAt,
     receivedAt: args.receivedAt,
@@ -229,16 +230,21 @@ export function upstreamError(
 
 export interface Recorder extends LifecycleHooks {
   logs: { level: 'log' | 'warn' | 'error'; message: string; atMs: number }[];
+  debug: string[];
   events: TransferAuthEvent[];
 }
 
 export function recorder(): Recorder {
   const logs: Recorder['logs'] = [];
   const events: TransferAuthEvent[] = [];
+  const debug: string[] = [];
   return {
     logs,
     events,
-    log: (level, message) => logs.push({ level, message, atMs: Date.now() }),
+    debug,
+    // Debug lines (one per token installed) are kept apart: the tests of warnings count `logs`.
+    log: (level, message) =>
+      level === 'debug' ? debug.push(message) : logs.push({ level, message, atMs: Date.now() }),
     emit: (event) => events.push(event),
   };
 }

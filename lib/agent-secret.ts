@@ -1,0 +1,50 @@
+import { TransferAuthError } from './errors/transfer-auth.error';
+import { promiseTimeout, PromiseTimeoutError } from './utils/promise-timeout';
+
+/**
+ * Reads the agent secret, before every Get token: from an environment variable or `ConfigService`, a
+ * file a secret manager keeps current (a Kubernetes secret volume), or a secret manager itself. Its
+ * answer is used for one login and never cached, so a rotated secret is picked up by the next login.
+ */
+export type AgentSecretProvider = () => string | Promise<string>;
+
+/**
+ * @internal The secret for one login: `source` itself, or what the provider answers within `timeoutMs`.
+ * A provider that throws, rejects, hangs or answers anything but a non-empty string fails with
+ * `SECRET_UNAVAILABLE`, naming the failure and never a value (not even the provider's message, which
+ * could quote one). `cancelled` (shutdown) settles it at once.
+ */
+export async function readAgentSecret(
+  source: string | AgentSecretProvider,
+  timeoutMs: number,
+  cancelled: Promise<never>,
+): Promise<string> {
+  if (typeof source === 'string') return source;
+  let answer: unknown;
+  try {
+    answer = await Promise.race([promiseTimeout(timeoutMs, Promise.resolve().then(source), true), cancelled]);
+  } catch (error) {
+    if (error instanceof TransferAuthError && error.code === 'SHUTDOWN') throw error;
+    if (error instanceof PromiseTimeoutError) {
+      throw new TransferAuthError('SECRET_UNAVAILABLE', `The agentSecret provider did not answer within ${timeoutMs} ms.`);
+    }
+    throw new TransferAuthError('SECRET_UNAVAILABLE', `The agentSecret provider failed (${describe(error)}).`);
+  }
+  if (typeof answer !== 'string') {
+    const what = answer === null ? 'null' : typeof answer;
+    throw new TransferAuthError('SECRET_UNAVAILABLE', `The agentSecret provider answered ${what}, not a string.`);
+  }
+  if (answer.trim() === '') {
+    throw new TransferAuthError('SECRET_UNAVAILABLE', 'The agentSecret provider answered an empty string.');
+  }
+  return answer;
+}
+
+/** The error's class and code (`Error ENOENT`): never its message, which may quote the secret. */
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return `it threw a ${error === null ? 'null' : typeof error}`;
+  const code = (error as { code?: unknown }).code;
+  const safeCode = typeof code === 'string' && /^[A-Z][A-Z0-9_]{0,40}$/.test(code) ? ` ${code}` : '';
+  const name = /^[A-Za-z][\w$]{0,60}$/.test(error.name) ? error.name : 'Error';
+  return `${name}${safeCode}`;
+}
