@@ -4,9 +4,16 @@ import { toCachedToken } from '../../lib/token-lifecycle/cached-token';
 import { makeTokenResponse } from './support/stub-endpoint';
 
 describe('TransferAuthError', () => {
-  const CODES = ['INVALID_CONFIG', 'INVALID_CREDENTIALS', 'INVALID_RESPONSE', 'UPSTREAM_UNAVAILABLE', 'SHUTDOWN'];
+  const CODES = [
+    'INVALID_CONFIG',
+    'INVALID_CREDENTIALS',
+    'INVALID_RESPONSE',
+    'UPSTREAM_UNAVAILABLE',
+    'SECRET_UNAVAILABLE',
+    'SHUTDOWN',
+  ];
 
-  it('TransferAuthErrorCode lists the five codes of the contract and is frozen', () => {
+  it('TransferAuthErrorCode lists the six codes of the contract and is frozen', () => {
     expect(Object.values(TransferAuthErrorCode).sort()).toEqual([...CODES].sort());
     expect(Object.keys(TransferAuthErrorCode).sort()).toEqual([...CODES].sort());
     expect(Object.isFrozen(TransferAuthErrorCode)).toBe(true);

@@ -31,6 +31,7 @@ describe('resolveTransferAuthOptions', () => {
         requestTimeoutMs: 10_000,
         retry: { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 5_000 },
         fetchOnStartup: true,
+        telemetry: { agentIdAttribute: false },
       });
     });
 

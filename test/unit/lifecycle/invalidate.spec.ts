@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { answer, flush, harness, outcome, type Harness } from '../support/stub-endpoint';
 import { T0, useFakeClock } from './support';
 
@@ -26,7 +27,14 @@ describe('TokenLifecycle: invalidate', () => {
       const token = await h.lifecycle.getAccessToken();
       h.stub.responder = answer.pending();
       h.lifecycle.invalidate(pass ? token : undefined);
-      expect(h.hooks.events.at(-1)).toEqual({ type: 'token.invalidated', at: new Date(T0) });
+      const fingerprint = createHash('sha256').update(token).digest('hex').slice(0, 8);
+      expect(h.hooks.events.at(-1)).toEqual({ type: 'token.invalidated', at: new Date(T0), fingerprint });
+      // The log names the token dropped by its fingerprint, never by value.
+      expect(h.hooks.logs.at(-1)).toMatchObject({
+        level: 'warn',
+        message: expect.stringContaining(`fp=${fingerprint}`),
+      });
+      expect(JSON.stringify(h.hooks.logs)).not.toContain(token);
       await flush();
       expect(h.stub.count).toBe(2);
       const caller = outcome(h.lifecycle.getAccessToken());

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import { answer, drive, flush, harness, outcome, upstreamError, type Harness } from '../support/stub-endpoint';
 import { T0, LIFETIME, STALE_AT, FAST_RETRY, codeOf, useFakeClock } from './support';
@@ -43,6 +44,7 @@ describe('TokenLifecycle: status, secrets, close', () => {
         accessExpiresAt: null,
         refreshExpiresAt: null,
         lastRefreshAt: null,
+        accessTokenFingerprint: null,
       });
       const started = h.lifecycle.start();
       await flush();
@@ -54,6 +56,10 @@ describe('TokenLifecycle: status, secrets, close', () => {
         accessExpiresAt: new Date(T0 + LIFETIME),
         refreshExpiresAt: new Date(T0 + 86_400_000),
         lastRefreshAt: new Date(T0),
+        accessTokenFingerprint: createHash('sha256')
+          .update(await h.lifecycle.getAccessToken())
+          .digest('hex')
+          .slice(0, 8),
       });
       await jest.advanceTimersByTimeAsync(STALE_AT);
       expect(h.lifecycle.getStatus().state).toBe('stale');
