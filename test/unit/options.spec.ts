@@ -195,6 +195,15 @@ describe('resolveTransferAuthOptions', () => {
       ['retry.maxDelayMs', { ...base, retry: { maxDelayMs: 2 ** 31 } }],
       ['fetchOnStartup', { ...base, fetchOnStartup: 'yes' }],
       ['fetchOnStartup', { ...base, fetchOnStartup: 1 }],
+      ['telemetry', { ...base, telemetry: BAD }],
+      ['telemetry', { ...base, telemetry: true }],
+      ['telemetry.agentIdAttribute', { ...base, telemetry: { agentIdAttribute: BAD } }],
+      // A provider's secret may rotate: a key derived from it would change, so the store brings its own.
+      ['store', { ...base, agentSecret: () => SECRET, store: { read() {}, write() {}, lock() {} } }],
+      [
+        'store',
+        { ...base, agentSecret: () => SECRET, store: { read() {}, write() {}, lock() {}, ownEncryptionKey: 'yes' } },
+      ],
     ])('`%s` (case %#)', (option, options) => {
       const error = configError(options);
       expect(error.message).toContain(`\`${option}\``);
@@ -206,6 +215,24 @@ describe('resolveTransferAuthOptions', () => {
         expect(shown).not.toContain(BAD);
         expect(shown).not.toContain(SECRET);
       }
+    });
+
+    it('takes a function as agentSecret (a provider), never calling it while resolving', () => {
+      const provider = jest.fn(() => SECRET);
+      const o = resolveTransferAuthOptions({ ...base, agentSecret: provider });
+      expect(o.agentSecret).toBe(provider);
+      expect(provider).not.toHaveBeenCalled();
+      expect(inspect(o)).toContain("agentSecret: '[redacted]'");
+      const store = { read: jest.fn(), write: jest.fn(), lock: jest.fn(), ownEncryptionKey: true };
+      expect(resolveTransferAuthOptions({ ...base, agentSecret: provider, store }).store).toBe(store);
+    });
+
+    it('telemetry: false, or the agent id as an attribute only when asked', () => {
+      expect(resolveTransferAuthOptions({ ...base, telemetry: false }).telemetry).toBe(false);
+      expect(resolveTransferAuthOptions({ ...base, telemetry: {} }).telemetry).toEqual({ agentIdAttribute: false });
+      expect(resolveTransferAuthOptions({ ...base, telemetry: { agentIdAttribute: true } }).telemetry).toEqual({
+        agentIdAttribute: true,
+      });
     });
 
     it('names the first bad option when several are bad', () => {
