@@ -26,7 +26,10 @@ export async function readAgentSecret(
   } catch (error) {
     if (error instanceof TransferAuthError && error.code === 'SHUTDOWN') throw error;
     if (error instanceof PromiseTimeoutError) {
-      throw new TransferAuthError('SECRET_UNAVAILABLE', `The agentSecret provider did not answer within ${timeoutMs} ms.`);
+      throw new TransferAuthError(
+        'SECRET_UNAVAILABLE',
+        `The agentSecret provider did not answer within ${timeoutMs} ms.`,
+      );
     }
     throw new TransferAuthError('SECRET_UNAVAILABLE', `The agentSecret provider failed (${describe(error)}).`);
   }

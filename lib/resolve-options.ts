@@ -182,7 +182,11 @@ function resolve(options: unknown): ResolvedTransferAuthOptions {
     throw invalid('store', 'expected a TransferTokenStore (an object with read, write and lock methods)');
   }
 
-  if (typeof agentSecret === 'function' && store !== undefined && (store as unknown as TransferTokenStore).ownEncryptionKey !== true) {
+  if (
+    typeof agentSecret === 'function' &&
+    store !== undefined &&
+    (store as unknown as TransferTokenStore).ownEncryptionKey !== true
+  ) {
     // The key that encrypts a shared entry derives from the secret: one that rotates would change it.
     throw invalid(
       'store',

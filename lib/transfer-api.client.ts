@@ -163,7 +163,10 @@ export class TransferApiClient implements TokenEndpoint {
     ).catch((error: unknown) => {
       // A refused refresh token is named by its fingerprint, so a log line can be matched with it.
       if (!TransferAuthError.is(error, 'INVALID_CREDENTIALS')) throw error;
-      const named = error.message.replace('the refresh token', `the refresh token fp=${tokenFingerprint(refreshToken)}`);
+      const named = error.message.replace(
+        'the refresh token',
+        `the refresh token fp=${tokenFingerprint(refreshToken)}`,
+      );
       throw new TransferAuthError('INVALID_CREDENTIALS', named, { status: error.status });
     });
   }
@@ -190,8 +193,17 @@ export class TransferApiClient implements TokenEndpoint {
     parent: unknown,
   ): Promise<UpstreamTokenResponse> {
     if (this.shutdown.signal.aborted) throw shutdownError(call);
-    const request = { kind: call === 'Get token' ? 'login' : 'refresh', method, url: `${this.options.baseUrl}${path}` } as const;
-    return this.telemetry.upstream(request, parent, () => this.exchange(call, method, path, data, authorization), outcome);
+    const request = {
+      kind: call === 'Get token' ? 'login' : 'refresh',
+      method,
+      url: `${this.options.baseUrl}${path}`,
+    } as const;
+    return this.telemetry.upstream(
+      request,
+      parent,
+      () => this.exchange(call, method, path, data, authorization),
+      outcome,
+    );
   }
 
   private async exchange(

@@ -7,6 +7,7 @@ import {
   type ObservedState,
   type StoreOperation,
   type Telemetry,
+  type UpstreamKind,
   type UpstreamOutcome,
   type UpstreamRequest,
 } from './telemetry';
@@ -81,7 +82,21 @@ function packageVersion(): string | undefined {
  * (nothing is recorded until an SDK registers them), or nothing at all without the package.
  */
 export function createTelemetry(identity: TelemetryIdentity, otel = loadOpenTelemetry()): Telemetry {
-  return otel === null ? NO_TELEMETRY : new OpenTelemetry(otel, identity);
+  if (otel === null) return NO_TELEMETRY;
+  try {
+    return new OpenTelemetry(otel, identity);
+  } catch {
+    return NO_TELEMETRY; // a provider that fails to make instruments never fails the module
+  }
+}
+
+/** Runs what records a measurement: an SDK that throws never reaches a renewal or a caller. */
+function quietly(record: () => void): void {
+  try {
+    record();
+  } catch {
+    // telemetry is never worth a failed renewal
+  }
 }
 
 class OpenTelemetry implements Telemetry {
@@ -110,7 +125,8 @@ class OpenTelemetry implements Telemetry {
     this.tracer = otel.trace.getTracer(INSTRUMENTATION_NAME, version);
     const m = this.meter;
     this.renewals = m.createCounter(METRIC.renewals, {
-      description: 'Upstream token calls (Get token: login, Refresh token: refresh), by outcome (ok or the error code).',
+      description:
+        'Upstream token calls (Get token: login, Refresh token: refresh), by outcome (ok or the error code).',
       unit: '{renewal}',
     });
     this.renewalDuration = m.createHistogram(METRIC.renewalDuration, {
@@ -124,7 +140,8 @@ class OpenTelemetry implements Telemetry {
       advice: { explicitBucketBoundaries: [0, ...DURATION_BUCKETS] },
     });
     this.invalidations = m.createCounter(METRIC.invalidations, {
-      description: 'invalidate(token) calls (a Transfer call answered 401): dropped the token, or ignored it as stale or too soon.',
+      description:
+        'invalidate(token) calls (a Transfer call answered 401): dropped the token, or ignored it as stale or too soon.',
       unit: '{invalidation}',
     });
     this.adoptions = m.createCounter(METRIC.adoptions, {
@@ -151,41 +168,19 @@ class OpenTelemetry implements Telemetry {
     call: () => Promise<T>,
     outcomeOf: (result: { value: T } | { error: unknown }) => UpstreamOutcome,
   ): Promise<T> {
-    const { context, trace, SpanKind, SpanStatusCode } = this.otel;
-    const url = new URL(request.url);
+    const { context, trace } = this.otel;
     const parentContext = (parent as Api.Context | undefined) ?? this.otel.ROOT_CONTEXT;
-    const span = this.tracer.startSpan(
-      SPAN[request.kind],
-      {
-        kind: SpanKind.CLIENT,
-        attributes: {
-          ...this.base,
-          [ATTR.kind]: request.kind,
-          'http.request.method': request.method,
-          'server.address': url.hostname,
-          'server.port': Number(url.port) || (url.protocol === 'https:' ? 443 : 80),
-          'url.full': `${url.origin}${url.pathname}`,
-        },
-      },
-      parentContext,
-    );
+    let span: Api.Span;
+    try {
+      span = this.startSpan(request, parentContext);
+    } catch {
+      return call(); // an SDK that fails to start a span never fails the call
+    }
     const started = performance.now();
-    const finish = (outcome: UpstreamOutcome): void => {
-      const attributes = { ...this.base, [ATTR.kind]: request.kind, [ATTR.outcome]: outcome.code ?? 'ok' };
-      this.renewals.add(1, attributes);
-      this.renewalDuration.record((performance.now() - started) / 1000, attributes);
-      if (outcome.status !== undefined) span.setAttribute('http.response.status_code', outcome.status);
-      if (outcome.code !== undefined) {
-        // An HTTP error is named by its status, as HTTP client spans do; anything else by the error code.
-        const type = outcome.status !== undefined && outcome.status >= 400 ? String(outcome.status) : outcome.code;
-        span.setAttribute(ATTR.errorType, type);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.code });
-      }
-      span.end();
-    };
+    const finish = (outcome: UpstreamOutcome): void =>
+      quietly(() => this.finishUpstream(span, request.kind, started, outcome));
     // The call runs in the span's context: an HTTP instrumentation's span nests under it.
-    const pending = context.with(trace.setSpan(parentContext, span), call);
-    return pending.then(
+    return context.with(trace.setSpan(parentContext, span), call).then(
       (value) => {
         finish(outcomeOf({ value }));
         return value;
@@ -197,27 +192,71 @@ class OpenTelemetry implements Telemetry {
     );
   }
 
+  private startSpan(request: UpstreamRequest, parentContext: Api.Context): Api.Span {
+    const url = new URL(request.url);
+    return this.tracer.startSpan(
+      SPAN[request.kind],
+      {
+        kind: this.otel.SpanKind.CLIENT,
+        attributes: {
+          ...this.base,
+          [ATTR.kind]: request.kind,
+          'http.request.method': request.method,
+          'server.address': url.hostname,
+          'server.port': Number(url.port) || (url.protocol === 'https:' ? 443 : 80),
+          'url.full': `${url.origin}${url.pathname}`,
+        },
+      },
+      parentContext,
+    );
+  }
+
+  /** Counts the call, records its duration, and ends its span with its status and error type. */
+  private finishUpstream(span: Api.Span, kind: UpstreamKind, started: number, outcome: UpstreamOutcome): void {
+    const attributes = { ...this.base, [ATTR.kind]: kind, [ATTR.outcome]: outcome.code ?? 'ok' };
+    this.renewals.add(1, attributes);
+    this.renewalDuration.record((performance.now() - started) / 1000, attributes);
+    if (outcome.status !== undefined) span.setAttribute('http.response.status_code', outcome.status);
+    if (outcome.code !== undefined) {
+      // An HTTP error is named by its status, as HTTP client spans do; anything else by the error code.
+      const type = outcome.status !== undefined && outcome.status >= 400 ? String(outcome.status) : outcome.code;
+      span.setAttribute(ATTR.errorType, type);
+      span.setStatus({ code: this.otel.SpanStatusCode.ERROR, message: outcome.code });
+    }
+    span.end();
+  }
+
   callerWaited(seconds: number, outcome: string): void {
-    this.waitDuration.record(seconds, { ...this.base, [ATTR.outcome]: outcome });
+    quietly(() => this.waitDuration.record(seconds, { ...this.base, [ATTR.outcome]: outcome }));
   }
 
   invalidated(result: InvalidationResult): void {
-    this.invalidations.add(1, { ...this.base, [ATTR.outcome]: result });
+    quietly(() => this.invalidations.add(1, { ...this.base, [ATTR.outcome]: result }));
   }
 
   adopted(): void {
-    this.adoptions.add(1, this.base);
+    quietly(() => this.adoptions.add(1, this.base));
   }
 
   lock(outcome: LockOutcome): void {
-    this.locks.add(1, { ...this.base, [ATTR.outcome]: outcome });
+    quietly(() => this.locks.add(1, { ...this.base, [ATTR.outcome]: outcome }));
   }
 
   storeFailed(operation: StoreOperation, errorType: string): void {
-    this.storeErrors.add(1, { ...this.base, [ATTR.storeOperation]: operation, [ATTR.errorType]: errorType });
+    quietly(() =>
+      this.storeErrors.add(1, { ...this.base, [ATTR.storeOperation]: operation, [ATTR.errorType]: errorType }),
+    );
   }
 
   observe(state: ObservedState): () => void {
+    try {
+      return this.observeGauges(state);
+    } catch {
+      return () => undefined; // no gauges rather than a failed module
+    }
+  }
+
+  private observeGauges(state: ObservedState): () => void {
     const gauge = (name: string, description: string, unit: string, read: () => number | undefined): (() => void) => {
       const instrument = this.meter.createObservableGauge(name, { description, unit });
       const callback: ObservableCallback = (result) => {
@@ -247,6 +286,6 @@ class OpenTelemetry implements Telemetry {
         () => state.degraded(),
       ),
     ];
-    return () => stops.forEach((stop) => stop());
+    return () => stops.forEach((stop) => quietly(stop));
   }
 }

@@ -34,7 +34,8 @@ interface CallWaiter {
 /**
  * An in-process fake of Freedom Pay's Transfer auth endpoints, on a real loopback socket: Get token,
  * Refresh token (rotating the pair), and the protected `GET /v5/partner/transfer/agents`. It keeps
- * counters, can run its clock ahead or behind, and injects faults. Use it to test your own code:
+ * counters, can run its clock ahead or behind, rotate its agent secret ({@link setAgentSecret}), and
+ * injects faults. Use it to test your own code:
  *
  * ```ts
  * const fake = await new FakeTransferServer().start();
@@ -49,7 +50,6 @@ interface CallWaiter {
  */
 export class FakeTransferServer {
   readonly agentId: string;
-  readonly agentSecret: string;
   /** Lifetime of access tokens issued from now on. */
   accessTtlMs: number;
   /** Lifetime of refresh tokens issued from now on. */
@@ -66,6 +66,8 @@ export class FakeTransferServer {
    */
   faultPolicy: FakeFaultPolicy | undefined;
 
+  /** What Get token accepts now: see {@link agentSecret} and {@link setAgentSecret}. */
+  private secret: string;
   private readonly routes: FakeRoutes;
   private readonly agents: unknown;
   private readonly accessTokens = new Map<string, Issued>();
@@ -92,7 +94,7 @@ export class FakeTransferServer {
 
   constructor(options: FakeTransferServerOptions = {}) {
     this.agentId = options.agentId ?? 'fake-agent';
-    this.agentSecret = options.agentSecret ?? `fake-secret-${randomBytes(12).toString('hex')}`;
+    this.secret = options.agentSecret ?? `fake-secret-${randomBytes(12).toString('hex')}`;
     this.accessTtlMs = options.accessTtlMs ?? 3_600_000;
     this.refreshTtlMs = options.refreshTtlMs ?? 86_400_000;
     this.clockOffsetMs = options.clockOffsetMs ?? 0;
@@ -142,6 +144,29 @@ export class FakeTransferServer {
       this.stopping = undefined;
     });
     return this.stopping;
+  }
+
+  /** The agent secret Get token accepts now: the `agentSecret` option, or the last {@link setAgentSecret}. */
+  get agentSecret(): string {
+    return this.secret;
+  }
+
+  /**
+   * Rotates the agent secret, as the upstream's operators would: from the next request on, Get token
+   * accepts `secret` only and answers 401 to the one before. Tokens already issued stay valid (revoke
+   * them with {@link revokeAccessTokens} and {@link revokeRefreshTokens} if the test needs that). Throws
+   * on an empty or non-string secret.
+   *
+   * ```ts
+   * fake.setAgentSecret('rotated-secret'); // the app's agentSecret provider must now answer it
+   * ```
+   */
+  setAgentSecret(secret: string): this {
+    if (typeof secret !== 'string' || secret === '') {
+      throw new TypeError('FakeTransferServer.setAgentSecret() expects a non-empty string.');
+    }
+    this.secret = secret;
+    return this;
   }
 
   /** `http://127.0.0.1:<port>`: pass it as the module's `baseUrl`. Throws unless the fake is listening. */
@@ -405,7 +430,7 @@ export class FakeTransferServer {
         if (json === undefined) return [400, { message: 'body must be a JSON object' }];
         const keys = Object.keys(json).sort().join(',');
         if (keys !== 'agent_id,agent_secret') return [400, { message: 'expected exactly agent_id and agent_secret' }];
-        if (json['agent_id'] !== this.agentId || json['agent_secret'] !== this.agentSecret) {
+        if (json['agent_id'] !== this.agentId || json['agent_secret'] !== this.secret) {
           return [401, { message: 'invalid agent credentials' }];
         }
         return [200, this.issuePair()];

@@ -48,7 +48,7 @@ export type FakeFaultPolicy = (endpoint: FakeEndpoint) => FakeFault | undefined;
 export interface FakeTransferServerOptions {
   /** @default 'fake-agent' */
   agentId?: string | undefined;
-  /** @default a random string */
+  /** The secret Get token accepts; rotate it later with `setAgentSecret()`. @default a random string */
   agentSecret?: string | undefined;
   /** Lifetime of issued access tokens. @default 3600000 (1 h) */
   accessTtlMs?: number | undefined;
