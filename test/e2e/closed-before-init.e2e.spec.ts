@@ -26,6 +26,7 @@ describe('a service closed before init is closed for good (finding 6)', () => {
     expect(auth.getStatus()).toEqual({
       state: 'closed',
       accessExpiresAt: null,
+      accessTokenFingerprint: null,
       refreshExpiresAt: null,
       lastRefreshAt: null,
     });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { TokenFailedEvent } from 'nestjs-freedompay-transfer-auth';
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import { createAuthApp, fakeOptions, type AuthApp } from '../support/auth-app';
@@ -109,6 +110,8 @@ describe('TransferAuthService API (e2e)', () => {
       accessExpiresAt: expect.any(Date),
       refreshExpiresAt: expect.any(Date),
       lastRefreshAt: expect.any(Date),
+      // The token's name, not the token: the first 8 hex of its SHA-256.
+      accessTokenFingerprint: createHash('sha256').update(token).digest('hex').slice(0, 8),
     });
     expect(status.accessExpiresAt!.getTime()).toBeGreaterThan(Date.now());
     expect(status.refreshExpiresAt!.getTime()).toBeGreaterThan(status.accessExpiresAt!.getTime());
@@ -133,15 +136,26 @@ describe('TransferAuthService API (e2e)', () => {
     ]);
     const status = auth.getStatus();
     const [acquired, refreshed, invalidated, renewed, failed] = events;
+    const fingerprint = expect.stringMatching(/^[0-9a-f]{8}$/);
     expect(acquired).toEqual({
       type: 'token.acquired',
       at: expect.any(Date),
       accessExpiresAt: expect.any(Date),
       refreshExpiresAt: expect.any(Date),
+      fingerprint,
     });
-    expect(refreshed).toMatchObject({ type: 'token.refreshed', accessExpiresAt: expect.any(Date) });
-    expect(invalidated).toEqual({ type: 'token.invalidated', at: expect.any(Date) });
-    expect(renewed).toMatchObject({ accessExpiresAt: status.accessExpiresAt, at: status.lastRefreshAt });
+    expect(refreshed).toMatchObject({ type: 'token.refreshed', accessExpiresAt: expect.any(Date), fingerprint });
+    // The token dropped is the one refreshed before: the same name in both events.
+    expect(invalidated).toEqual({
+      type: 'token.invalidated',
+      at: expect.any(Date),
+      fingerprint: (refreshed as { fingerprint: string }).fingerprint,
+    });
+    expect(renewed).toMatchObject({
+      accessExpiresAt: status.accessExpiresAt,
+      at: status.lastRefreshAt,
+      fingerprint: status.accessTokenFingerprint,
+    });
     expect(failed).toEqual<TokenFailedEvent>({
       type: 'token.failed',
       at: expect.any(Date),
