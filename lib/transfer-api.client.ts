@@ -2,6 +2,7 @@ import axios, { AxiosError, type AxiosInstance, type AxiosResponse, type Method 
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { createHash } from 'node:crypto';
+import { inspect } from 'node:util';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { AgentAuthRequestDto, RefreshTokenRequestDto } from './dto/agent-auth-request.dto';
@@ -84,8 +85,8 @@ export class TransferApiClient implements TokenEndpoint {
   private readonly shutdown = new AbortController();
   /** Rejects with `SHUTDOWN` at close: a secret provider that hangs is not waited for. */
   private readonly closing: Promise<never>;
-  /** The last secret Get token rejected, as a hash: a provider's answer is compared with it. */
-  private rejectedSecret: string | undefined;
+  /** The last secret Get token rejected, as a hash: a provider's answer is compared with it. Never printed. */
+  #rejectedSecret: string | undefined;
 
   constructor(
     private readonly options: ResolvedTransferAuthOptions,
@@ -120,25 +121,25 @@ export class TransferApiClient implements TokenEndpoint {
       if (typeof this.options.agentSecret === 'string' || !TransferAuthError.is(error, 'INVALID_CREDENTIALS')) {
         throw error;
       }
-      this.rejectedSecret = digest(secret);
+      this.#rejectedSecret = digest(secret);
       let next: string;
       try {
         next = await this.readSecret();
       } catch {
         throw error; // the rejection says more than a provider that failed just now
       }
-      if (digest(next) === this.rejectedSecret) throw error;
+      if (digest(next) === this.#rejectedSecret) throw error;
       return this.login(next, parent).catch((again: unknown) => {
-        if (TransferAuthError.is(again, 'INVALID_CREDENTIALS')) this.rejectedSecret = digest(next);
+        if (TransferAuthError.is(again, 'INVALID_CREDENTIALS')) this.#rejectedSecret = digest(next);
         throw again;
       });
     }
   }
 
   async secretChanged(): Promise<boolean> {
-    if (typeof this.options.agentSecret === 'string' || this.rejectedSecret === undefined) return false;
+    if (typeof this.options.agentSecret === 'string' || this.#rejectedSecret === undefined) return false;
     try {
-      return digest(await this.readSecret()) !== this.rejectedSecret;
+      return digest(await this.readSecret()) !== this.#rejectedSecret;
     } catch {
       return false;
     }
@@ -182,6 +183,11 @@ export class TransferApiClient implements TokenEndpoint {
 
   close(): void {
     this.shutdown.abort(SHUTDOWN);
+  }
+
+  /** Names where it sends, nothing it holds. */
+  [inspect.custom](): string {
+    return `TransferApiClient { baseUrl: '${this.options.baseUrl}' }`;
   }
 
   private async send(
