@@ -13,7 +13,8 @@ import { LOCAL_SCOPE, StoreAccess } from './store-access';
 import type { LifecycleDeps, LifecycleHooks, LifecycleOptions } from './lifecycle-deps';
 import { UnauthorizedSpacing } from './unauthorized-spacing';
 import { NO_TELEMETRY, type Telemetry } from '../telemetry/telemetry';
-import type { TokenEndpoint } from '../transfer-api.client';
+import { CallerWaits } from './caller-waits';
+import { SecretRotationCheck } from './secret-rotation-check';
 
 export type { LifecycleDeps, LifecycleHooks } from './lifecycle-deps';
 
@@ -21,9 +22,6 @@ export type { LifecycleDeps, LifecycleHooks } from './lifecycle-deps';
 type Cause = 'caller' | 'force' | 'schedule' | 'unauthorized';
 
 const FATAL_AT_STARTUP = new Set(['INVALID_CREDENTIALS', 'INVALID_CONFIG']);
-
-/** While logins cool down after rejected credentials, a secret provider is asked at most this often whether it changed. */
-const SECRET_CHECK_INTERVAL_MS = 1_000;
 
 /**
  * @internal The token lifecycle, free of Nest. It holds the cached token and orchestrates the rooms
@@ -55,11 +53,10 @@ export class TokenLifecycle {
   private readonly spacing = new UnauthorizedSpacing();
   private readonly schedule: Schedule;
   private readonly renewer: Renewer;
-  private readonly endpoint: TokenEndpoint;
   private readonly telemetry: Telemetry;
   private readonly stopObserving: () => void;
-  /** Monotonic ms of the last question to the secret provider during a cool-down (-Infinity: none yet). */
-  private secretCheckedAt = -Infinity;
+  private readonly waits: CallerWaits;
+  private readonly rotation: SecretRotationCheck;
 
   constructor(
     private readonly options: LifecycleOptions,
@@ -72,7 +69,8 @@ export class TokenLifecycle {
     this.schedule = new Schedule(this.clock, () => this.onDue());
     // No store given: this process alone, as an in-process store would be, without its calls in the way.
     this.telemetry = deps.telemetry ?? NO_TELEMETRY;
-    this.endpoint = deps.endpoint;
+    this.waits = new CallerWaits(this.telemetry, this.clock);
+    this.rotation = new SecretRotationCheck(deps.endpoint, this.clock);
     const store =
       deps.store &&
       new StoreAccess(deps.store, deps.storeScope ?? Promise.resolve(LOCAL_SCOPE), deps.hooks.log, this.telemetry);
@@ -181,59 +179,25 @@ export class TokenLifecycle {
     if (this.closed) return Promise.reject(shutdownError());
     const flight = this.flight;
     if (flight !== undefined) {
-      const joined = this.timed(flight);
+      const joined = this.waits.join(flight);
       // A background renewal after rejected credentials may not log in: a forced one then tries itself.
       return force && !flight.canLogIn ? joined.catch(() => this.acquire(true)) : joined;
     }
     const refusal = this.policy.refusal(this.clock.mono(), force);
     if (refusal !== undefined) {
       // Fail fast: no extra upstream call (a wait of 0 s, for the histogram).
-      if (this.telemetry.timesWaits) this.telemetry.callerWaited(0, refusal.code);
-      if (refusal.code === 'INVALID_CREDENTIALS') this.checkSecret();
+      this.waits.refused(refusal.code);
+      if (refusal.code === 'INVALID_CREDENTIALS') this.rotation.check(() => this.onSecretChanged());
       return Promise.reject(refusal);
     }
-    return this.timed(this.renew(force ? 'force' : 'caller'));
+    return this.waits.join(this.renew(force ? 'force' : 'caller'));
   }
 
-  /**
-   * Joins `flight`, timing the wait when telemetry wants it: the start of each wait is kept on the
-   * flight, and recorded once it lands (one handler per flight, however many callers).
-   */
-  private timed(flight: Flight): Promise<string> {
-    const joined = flight.join();
-    if (!this.telemetry.timesWaits) return joined;
-    const started = this.clock.mono();
-    if (flight.waitsFrom === undefined) {
-      const waitsFrom: number[] = (flight.waitsFrom = []);
-      const record = (outcome: string): void => {
-        const now = this.clock.mono();
-        for (const from of waitsFrom) this.telemetry.callerWaited(Math.max(0, now - from) / 1000, outcome);
-      };
-      joined.then(
-        () => record('ok'),
-        (error: unknown) => record(toError(error).code),
-      );
-    }
-    flight.waitsFrom.push(started);
-    return joined;
-  }
-
-  /**
-   * Logins cool down after rejected credentials; with a secret provider, a caller refused meanwhile
-   * asks it (at most once a second) whether the secret changed: a rotated one is tried at once.
-   */
-  private checkSecret(): void {
-    const now = this.clock.mono();
-    if (this.endpoint.secretChanged === undefined || now - this.secretCheckedAt < SECRET_CHECK_INTERVAL_MS) return;
-    this.secretCheckedAt = now;
-    this.endpoint.secretChanged().then(
-      (changed) => {
-        if (!changed || this.closed || this.flight !== undefined || !this.policy.credentialsChanged()) return;
-        this.hooks.log('log', 'The agentSecret provider answers a new secret; logging in with it now.');
-        this.renew('schedule');
-      },
-      () => undefined,
-    );
+  /** The secret provider answers a new secret during the cool-down: a login with it, now. */
+  private onSecretChanged(): void {
+    if (this.closed || this.flight !== undefined || !this.policy.credentialsChanged()) return;
+    this.hooks.log('log', 'The agentSecret provider answers a new secret; logging in with it now.');
+    this.renew('schedule');
   }
 
   /** A stale token was served: renew it now unless a renewal runs or the failure policy says later. */
