@@ -92,7 +92,10 @@ export class TransferApiClient implements TokenEndpoint {
    * changed meanwhile (rotated) is tried at once, in the same renewal; an unchanged one is not.
    */
   async getToken(parent?: unknown): Promise<UpstreamTokenResponse> {
-    const secret = await this.readSecret();
+    const secret = await this.readSecret().catch((error: unknown) => {
+      if (TransferAuthError.is(error, 'SECRET_UNAVAILABLE')) this.telemetry.loginNotSent(error.code);
+      throw error;
+    });
     try {
       return await this.login(secret, parent);
     } catch (error) {

@@ -126,7 +126,7 @@ class OpenTelemetry implements Telemetry {
     const m = this.meter;
     this.renewals = m.createCounter(METRIC.renewals, {
       description:
-        'Upstream token calls (Get token: login, Refresh token: refresh), by outcome (ok or the error code).',
+        'Upstream token calls (Get token: login, Refresh token: refresh), by outcome: ok or the error code (SECRET_UNAVAILABLE: a login never sent, the secret provider failed).',
       unit: '{renewal}',
     });
     this.renewalDuration = m.createHistogram(METRIC.renewalDuration, {
@@ -224,6 +224,10 @@ class OpenTelemetry implements Telemetry {
       span.setStatus({ code: this.otel.SpanStatusCode.ERROR, message: outcome.code });
     }
     span.end();
+  }
+
+  loginNotSent(code: string): void {
+    quietly(() => this.renewals.add(1, { ...this.base, [ATTR.kind]: 'login', [ATTR.outcome]: code }));
   }
 
   callerWaited(seconds: number, outcome: string): void {

@@ -53,6 +53,8 @@ export interface Telemetry {
     call: () => Promise<T>,
     outcomeOf: (result: { value: T } | { error: unknown }) => UpstreamOutcome,
   ): Promise<T>;
+  /** A login that was never sent: the secret provider failed (`code`). Counted with the renewals. */
+  loginNotSent(code: string): void;
   /** Whether waits are recorded at all: without it, the lifecycle does not time its callers. */
   readonly timesWaits: boolean;
   callerWaited(seconds: number, outcome: string): void;
@@ -68,6 +70,7 @@ export interface Telemetry {
 export const NO_TELEMETRY: Telemetry = {
   activeContext: () => undefined,
   upstream: (_request, _parent, call) => call(),
+  loginNotSent: () => undefined,
   timesWaits: false,
   callerWaited: () => undefined,
   invalidated: () => undefined,

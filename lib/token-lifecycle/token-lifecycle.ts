@@ -39,6 +39,8 @@ export class TokenLifecycle {
   private peeking = false;
   /** ... and it said so again meanwhile. */
   private changedWhilePeeking = false;
+  /** `refresh_expire_at` of the last token obtained (epoch ms), for the gauge. */
+  private refreshExpiresAt: number | undefined;
   /** Store version of `token`; 0 when it is not known to be in the store. */
   private version = 0;
   /** Whether `refresh` may be in the store: then only the lock holder may use it. */
@@ -77,7 +79,7 @@ export class TokenLifecycle {
     this.renewer = new Renewer(options, deps.endpoint, store, deps.hooks.log, this.clock);
     this.stopObserving = this.telemetry.observe({
       accessSecondsLeft: () => this.secondsLeft((token) => token.accessExpiresAt),
-      refreshSecondsLeft: () => this.secondsLeft((token) => token.refreshExpiresAt),
+      refreshSecondsLeft: () => this.refreshSecondsLeft(),
       degraded: () => (store === undefined || this.closed ? undefined : Number(store.degraded)),
     });
     // Another process renewed (or replaced a token refused with a 401): take its token now, not at our
@@ -134,7 +136,7 @@ export class TokenLifecycle {
   async start(): Promise<void> {
     if (!this.options.fetchOnStartup || this.closed || this.token !== undefined) return;
     try {
-      await this.acquire(false);
+      await this.acquire(false, false); // the app's init, not a caller: not a wait
     } catch (error) {
       if (error instanceof TransferAuthError && FATAL_AT_STARTUP.has(error.code)) {
         this.close();
@@ -175,22 +177,23 @@ export class TokenLifecycle {
     this.refresh = undefined;
   }
 
-  private acquire(force: boolean): Promise<string> {
+  private acquire(force: boolean, caller = true): Promise<string> {
     if (this.closed) return Promise.reject(shutdownError());
     const flight = this.flight;
     if (flight !== undefined) {
-      const joined = this.waits.join(flight);
+      const joined = caller ? this.waits.join(flight) : flight.join();
       // A background renewal after rejected credentials may not log in: a forced one then tries itself.
       return force && !flight.canLogIn ? joined.catch(() => this.acquire(true)) : joined;
     }
     const refusal = this.policy.refusal(this.clock.mono(), force);
     if (refusal !== undefined) {
       // Fail fast: no extra upstream call (a wait of 0 s, for the histogram).
-      this.waits.refused(refusal.code);
+      if (caller) this.waits.refused(refusal.code);
       if (refusal.code === 'INVALID_CREDENTIALS') this.rotation.check(() => this.onSecretChanged());
       return Promise.reject(refusal);
     }
-    return this.waits.join(this.renew(force ? 'force' : 'caller'));
+    const started = this.renew(force ? 'force' : 'caller');
+    return caller ? this.waits.join(started) : started.join();
   }
 
   /** The secret provider answers a new secret during the cool-down: a login with it, now. */
@@ -214,8 +217,9 @@ export class TokenLifecycle {
     const refresh = this.usableRefresh();
     this.refresh = undefined; // a refresh token is used once, whatever the outcome
     const allowLogin = awaited || this.policy.backgroundLogin;
-    // A caller's span is the parent of the upstream calls; a background renewal starts a trace of its own.
-    const parent = awaited ? this.telemetry.activeContext() : undefined;
+    // The span of whoever started it (a caller, or the request answered 401 whose retry waits for it) is
+    // the parent of the upstream calls; a scheduled renewal starts a trace of its own.
+    const parent = cause === 'schedule' ? undefined : this.telemetry.activeContext();
     const renewal = this.renewer.renew({ replacing: this.replacing(), refresh, allowLogin, parent });
     const flight: Flight = new Flight(
       allowLogin,
@@ -248,6 +252,7 @@ export class TokenLifecycle {
     this.served = token.accessToken;
     this.servedStaleAt = token.staleAt.wall;
     this.refresh = this.options.refresh === false ? undefined : renewed.refresh;
+    this.refreshExpiresAt = token.refreshExpiresAt.getTime();
     this.version = renewed.version;
     this.shared = renewed.shared;
     this.lastError = undefined;
@@ -341,6 +346,16 @@ export class TokenLifecycle {
       }
       done();
     }, done);
+  }
+
+  /**
+   * Seconds until the refresh token of the last token obtained expires (it outlives an invalidated access
+   * token); 0 before any; nothing with `refresh: false` (none is kept) or once closed.
+   */
+  private refreshSecondsLeft(): number | undefined {
+    if (this.closed || this.options.refresh === false) return undefined;
+    const expiresAt = this.refreshExpiresAt;
+    return expiresAt === undefined ? 0 : Math.max(0, (expiresAt - this.clock.wall()) / 1000);
   }
 
   /** Seconds until one of the cached token's expiry dates; 0 with none cached; nothing once closed. */
