@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { TransferAuthError } from './errors/transfer-auth.error';
 import { promiseTimeout, PromiseTimeoutError } from './utils/promise-timeout';
 
@@ -45,7 +46,11 @@ export async function readAgentSecret(
 
 /** The error's class and code (`Error ENOENT`): never its message, which may quote the secret. */
 function describe(error: unknown): string {
-  if (!(error instanceof Error)) return `it threw a ${error === null ? 'null' : typeof error}`;
+  // `isNativeError` too: Node's own errors (fs, net) come from another realm under Jest's VM.
+  if (!(error instanceof Error) && !types.isNativeError(error)) {
+    const kind = error === null || error === undefined ? String(error) : typeof error;
+    return `it threw ${kind === 'object' ? 'an object' : kind === 'null' || kind === 'undefined' ? kind : `a ${kind}`}`;
+  }
   const code = (error as { code?: unknown }).code;
   const safeCode = typeof code === 'string' && /^[A-Z][A-Z0-9_]{0,40}$/.test(code) ? ` ${code}` : '';
   const name = /^[A-Za-z][\w$]{0,60}$/.test(error.name) ? error.name : 'Error';

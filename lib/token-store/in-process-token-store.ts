@@ -6,6 +6,8 @@ import type { StoredTransferToken, TransferTokenStore, TransferTokenStoreLock } 
  * own, so nothing is shared between agents or with other processes.
  */
 export class InProcessTokenStore implements TransferTokenStore {
+  /** It keeps nothing outside this process, so it needs no key derived from the secret (a provider's may rotate). */
+  readonly ownEncryptionKey = true;
   private readonly entries = new Map<string, StoredTransferToken>();
   private readonly locks = new Map<string, { readonly id: symbol; readonly until: number }>();
   private readonly watchers = new Map<string, Set<() => void>>();

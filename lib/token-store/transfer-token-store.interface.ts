@@ -53,9 +53,9 @@ export interface TransferTokenStoreLock {
  */
 export interface TransferTokenStore {
   /**
-   * Optional: `true` when the store encrypts entries with a key of its own and ignores
-   * `context.encryptionKey`. Required with `agentSecret` as a provider: a key derived from a secret that
-   * rotates would change with it.
+   * Optional: `true` when the store does without `context.encryptionKey`: it encrypts entries with a key
+   * of its own, or keeps nothing outside the process (`InProcessTokenStore`). Required with `agentSecret`
+   * as a provider: a key derived from a secret that rotates would change with it.
    */
   readonly ownEncryptionKey?: boolean;
   /** The stored entry, or `undefined` when there is none. */
