@@ -13,19 +13,27 @@ export type AgentSecretProvider = () => string | Promise<string>;
  * @internal The secret for one login: `source` itself, or what the provider answers within `timeoutMs`.
  * A provider that throws, rejects, hangs or answers anything but a non-empty string fails with
  * `SECRET_UNAVAILABLE`, naming the failure and never a value (not even the provider's message, which
- * could quote one). `cancelled` (shutdown) settles it at once.
+ * could quote one). Once `shutdown` is aborted the provider is not called, and a read under way settles
+ * at once with `SHUTDOWN`; nothing of a read outlives it (no listener is left on `shutdown`).
  */
 export async function readAgentSecret(
   source: string | AgentSecretProvider,
   timeoutMs: number,
-  cancelled: Promise<never>,
+  shutdown: AbortSignal,
 ): Promise<string> {
   if (typeof source === 'string') return source;
+  if (shutdown.aborted) throw shutdownError();
+  let onAbort: (() => void) | undefined;
   let answer: unknown;
   try {
+    const cancelled = new Promise<never>((_, reject) => {
+      onAbort = () => reject(shutdownError());
+      shutdown.addEventListener('abort', onAbort, { once: true });
+    });
     answer = await Promise.race([promiseTimeout(timeoutMs, Promise.resolve().then(source), true), cancelled]);
   } catch (error) {
-    if (error instanceof TransferAuthError && error.code === 'SHUTDOWN') throw error;
+    // Only our own shutdown: a provider that throws a TransferAuthError of its own is a failed provider.
+    if (shutdown.aborted) throw shutdownError();
     if (error instanceof PromiseTimeoutError) {
       throw new TransferAuthError(
         'SECRET_UNAVAILABLE',
@@ -33,6 +41,8 @@ export async function readAgentSecret(
       );
     }
     throw new TransferAuthError('SECRET_UNAVAILABLE', `The agentSecret provider failed (${describe(error)}).`);
+  } finally {
+    if (onAbort !== undefined) shutdown.removeEventListener('abort', onAbort);
   }
   if (typeof answer !== 'string') {
     const what = answer === null ? 'null' : typeof answer;
@@ -42,6 +52,10 @@ export async function readAgentSecret(
     throw new TransferAuthError('SECRET_UNAVAILABLE', 'The agentSecret provider answered an empty string.');
   }
   return answer;
+}
+
+function shutdownError(): TransferAuthError {
+  return new TransferAuthError('SHUTDOWN', 'Get token cancelled: the application is shutting down.');
 }
 
 /** The error's class and code (`Error ENOENT`): never its message, which may quote the secret. */

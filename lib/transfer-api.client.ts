@@ -14,6 +14,9 @@ import { readAgentSecret } from './agent-secret';
 import { tokenFingerprint } from './telemetry/fingerprint';
 import { NO_TELEMETRY, type Telemetry } from './telemetry/telemetry';
 
+/** How many rejected secrets a provider's answers are compared with. */
+const MAX_REJECTED_REMEMBERED = 16;
+
 /** @internal A validated token answer, with what is needed to place its expiry on the local clocks. */
 export interface UpstreamTokenResponse {
   readonly body: AgentTokenResponseDto;
@@ -61,20 +64,18 @@ const UNREF_TRANSPORT = {
 export class TransferApiClient implements TokenEndpoint {
   private readonly http: AxiosInstance;
   private readonly shutdown = new AbortController();
-  /** Rejects with `SHUTDOWN` at close: a secret provider that hangs is not waited for. */
-  private readonly closing: Promise<never>;
-  /** The last secret Get token rejected, as a hash: a provider's answer is compared with it. Never printed. */
-  #rejectedSecret: string | undefined;
+  /**
+   * Hashes of the secrets Get token rejected since the last success (the last 16): a provider's answer
+   * counts as a new secret only if it is none of them, so one that alternates between wrong secrets
+   * cannot skip the cool-down. Never printed.
+   */
+  readonly #rejected = new Set<string>();
 
   constructor(
     private readonly options: ResolvedTransferAuthOptions,
     private readonly clock: Clock = systemClock,
     private readonly telemetry: Telemetry = NO_TELEMETRY,
   ) {
-    this.closing = new Promise<never>((_, reject) => {
-      this.shutdown.signal.addEventListener('abort', () => reject(shutdownError('Get token')), { once: true });
-    });
-    this.closing.catch(() => undefined);
     this.http = axios.create({
       maxRedirects: 0,
       transport: UNREF_TRANSPORT,
@@ -97,32 +98,45 @@ export class TransferApiClient implements TokenEndpoint {
       throw error;
     });
     try {
-      return await this.login(secret, parent);
+      return await this.loginRemembering(secret, parent);
     } catch (error) {
       if (typeof this.options.agentSecret === 'string' || !TransferAuthError.is(error, 'INVALID_CREDENTIALS')) {
         throw error;
       }
-      this.#rejectedSecret = digest(secret);
       let next: string;
       try {
         next = await this.readSecret();
       } catch {
         throw error; // the rejection says more than a provider that failed just now
       }
-      if (digest(next) === this.#rejectedSecret) throw error;
-      return this.login(next, parent).catch((again: unknown) => {
-        if (TransferAuthError.is(again, 'INVALID_CREDENTIALS')) this.#rejectedSecret = digest(next);
-        throw again;
-      });
+      if (this.#rejected.has(digest(next))) throw error; // not a new secret: the cool-down decides
+      return this.loginRemembering(next, parent);
     }
   }
 
   async secretChanged(): Promise<boolean> {
-    if (typeof this.options.agentSecret === 'string' || this.#rejectedSecret === undefined) return false;
+    if (typeof this.options.agentSecret === 'string' || this.#rejected.size === 0) return false;
     try {
-      return digest(await this.readSecret()) !== this.#rejectedSecret;
+      return !this.#rejected.has(digest(await this.readSecret()));
     } catch {
       return false;
+    }
+  }
+
+  /** Get token; a rejected secret is remembered (as a hash), and forgotten with the others on success. */
+  private async loginRemembering(secret: string, parent: unknown): Promise<UpstreamTokenResponse> {
+    try {
+      const answer = await this.login(secret, parent);
+      this.#rejected.clear();
+      return answer;
+    } catch (error) {
+      if (TransferAuthError.is(error, 'INVALID_CREDENTIALS') && typeof this.options.agentSecret !== 'string') {
+        const hash = digest(secret);
+        this.#rejected.delete(hash); // re-added last: the oldest goes first
+        this.#rejected.add(hash);
+        if (this.#rejected.size > MAX_REJECTED_REMEMBERED) this.#rejected.delete(this.#rejected.values().next().value!);
+      }
+      throw error;
     }
   }
 
@@ -154,7 +168,7 @@ export class TransferApiClient implements TokenEndpoint {
   }
 
   private readSecret(): Promise<string> {
-    return readAgentSecret(this.options.agentSecret, this.options.requestTimeoutMs, this.closing);
+    return readAgentSecret(this.options.agentSecret, this.options.requestTimeoutMs, this.shutdown.signal);
   }
 
   private login(secret: string, parent: unknown): Promise<UpstreamTokenResponse> {

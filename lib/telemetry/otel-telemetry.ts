@@ -273,13 +273,13 @@ class OpenTelemetry implements Telemetry {
     const stops = [
       gauge(
         METRIC.accessTimeLeft,
-        'Seconds until the cached access token expires (access_expire_at); 0 with none cached.',
+        'Seconds until the cached access token stops being served (access_expire_at less the safety window, on the upstream clock); 0 with none cached.',
         's',
         () => state.accessSecondsLeft(),
       ),
       gauge(
         METRIC.refreshTimeLeft,
-        'Seconds until the refresh token of the cached token expires (refresh_expire_at); 0 with none cached.',
+        'Seconds until the refresh token this process holds stops being used (refresh_expire_at less the safety window); 0 with none.',
         's',
         () => state.refreshSecondsLeft(),
       ),

@@ -34,6 +34,8 @@ export class FailurePolicy {
   private failures = 0;
   /** Rejected logins in a row: the cool-down doubles with them. */
   private rejections = 0;
+  /** A changed secret lifted a cool-down since the last success. */
+  private secretSkipUsed = false;
 
   constructor(
     private readonly retry: ResolvedTransferAuthOptions['retry'],
@@ -88,11 +90,13 @@ export class FailurePolicy {
   }
 
   /**
-   * The secret provider answers another secret than the one rejected: the cool-down no longer applies
-   * (its length still grows if the new secret is rejected too). Returns whether it was cooling down.
+   * The secret provider answers a secret not rejected yet: the cool-down no longer applies, once until a
+   * login succeeds (its length still grows if the new secret is rejected too), so that a provider that
+   * answers a new wrong secret each time cannot log in faster than the cool-down. Returns whether it lifted it.
    */
   credentialsChanged(): boolean {
-    if (this.current.kind !== 'rejected') return false;
+    if (this.current.kind !== 'rejected' || this.secretSkipUsed) return false;
+    this.secretSkipUsed = true;
     this.current = READY;
     return true;
   }
@@ -104,6 +108,7 @@ export class FailurePolicy {
     this.current = READY;
     this.failures = 0;
     this.rejections = 0;
+    this.secretSkipUsed = false;
     return wasFailing;
   }
 

@@ -2,7 +2,7 @@ import { inspect } from 'node:util';
 import { TransferAuthError } from '../errors/transfer-auth.error';
 import type { TransferAuthLastError, TransferAuthStatus } from '../interfaces/transfer-auth-status.interface';
 import { statusOf } from './status';
-import { isBefore, type CachedToken, type RefreshCredential } from './cached-token';
+import { isBefore, type CachedToken, type Deadline, type RefreshCredential } from './cached-token';
 import { instant, systemClock, type Clock, type Instant } from './clock';
 import { FailureLog } from './failure-log';
 import { FailurePolicy, shutdownError } from './failure-policy';
@@ -39,8 +39,8 @@ export class TokenLifecycle {
   private peeking = false;
   /** ... and it said so again meanwhile. */
   private changedWhilePeeking = false;
-  /** `refresh_expire_at` of the last token obtained (epoch ms), for the gauge. */
-  private refreshExpiresAt: number | undefined;
+  /** Usable end of the refresh token got with the last token, kept after it is used: for the gauge. */
+  private refreshUsableUntil: Deadline | undefined;
   /** Store version of `token`; 0 when it is not known to be in the store. */
   private version = 0;
   /** Whether `refresh` may be in the store: then only the lock holder may use it. */
@@ -78,7 +78,7 @@ export class TokenLifecycle {
       new StoreAccess(deps.store, deps.storeScope ?? Promise.resolve(LOCAL_SCOPE), deps.hooks.log, this.telemetry);
     this.renewer = new Renewer(options, deps.endpoint, store, deps.hooks.log, this.clock);
     this.stopObserving = this.telemetry.observe({
-      accessSecondsLeft: () => this.secondsLeft((token) => token.accessExpiresAt),
+      accessSecondsLeft: () => this.accessSecondsLeft(),
       refreshSecondsLeft: () => this.refreshSecondsLeft(),
       degraded: () => (store === undefined || this.closed ? undefined : Number(store.degraded)),
     });
@@ -252,7 +252,7 @@ export class TokenLifecycle {
     this.served = token.accessToken;
     this.servedStaleAt = token.staleAt.wall;
     this.refresh = this.options.refresh === false ? undefined : renewed.refresh;
-    this.refreshExpiresAt = token.refreshExpiresAt.getTime();
+    this.refreshUsableUntil = this.refresh?.usableUntil;
     this.version = renewed.version;
     this.shared = renewed.shared;
     this.lastError = undefined;
@@ -349,20 +349,21 @@ export class TokenLifecycle {
   }
 
   /**
-   * Seconds until the refresh token of the last token obtained expires (it outlives an invalidated access
-   * token); 0 before any; nothing with `refresh: false` (none is kept) or once closed.
+   * Seconds until the usable end of the refresh token this process got with its last token (it outlives
+   * an invalidated access token); 0 with none; nothing with `refresh: false` or once closed.
    */
   private refreshSecondsLeft(): number | undefined {
     if (this.closed || this.options.refresh === false) return undefined;
-    const expiresAt = this.refreshExpiresAt;
-    return expiresAt === undefined ? 0 : Math.max(0, (expiresAt - this.clock.wall()) / 1000);
+    return secondsUntil(this.refreshUsableUntil, instant(this.clock));
   }
 
-  /** Seconds until one of the cached token's expiry dates; 0 with none cached; nothing once closed. */
-  private secondsLeft(expiry: (token: CachedToken) => Date): number | undefined {
-    if (this.closed) return undefined;
-    const token = this.token;
-    return token === undefined ? 0 : Math.max(0, (expiry(token).getTime() - this.clock.wall()) / 1000);
+  /**
+   * Seconds until the cached access token's usable end (expiry less the safety window), on the local
+   * clocks it was placed on from the upstream's `Date` header, as the hot path counts it: a skewed host
+   * clock does not move it. 0 with none cached; nothing once closed.
+   */
+  private accessSecondsLeft(): number | undefined {
+    return this.closed ? undefined : secondsUntil(this.token?.usableUntil, instant(this.clock));
   }
 
   private usableRefresh(): RefreshCredential | undefined {
@@ -370,4 +371,10 @@ export class TokenLifecycle {
     if (this.options.refresh === false || refresh === undefined) return undefined;
     return isBefore(refresh.usableUntil, instant(this.clock)) ? refresh : undefined;
   }
+}
+
+/** Seconds until `deadline` on both clocks (the earlier); 0 without one or once past. */
+function secondsUntil(deadline: Deadline | undefined, now: Instant): number {
+  if (deadline === undefined) return 0;
+  return Math.max(0, Math.min(deadline.mono - now.mono, deadline.wall - now.wall)) / 1000;
 }

@@ -248,7 +248,7 @@ describe('secret provider recipes', () => {
       const script = `
         const { readAgentSecret } = require(${JSON.stringify(join(builtPackage(), 'agent-secret.js'))});
         const { readFile } = require('node:fs/promises');
-        readAgentSecret(async () => (await readFile(${JSON.stringify(join(dir, 'missing'))}, 'utf8')).trim(), 1000, new Promise(() => {}))
+        readAgentSecret(async () => (await readFile(${JSON.stringify(join(dir, 'missing'))}, 'utf8')).trim(), 1000, new AbortController().signal)
           .catch((error) => console.log(error.code + ': ' + error.message));`;
       const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
       expect(run.stdout.trim()).toBe('SECRET_UNAVAILABLE: The agentSecret provider failed (Error ENOENT).');

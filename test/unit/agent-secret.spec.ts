@@ -4,6 +4,8 @@ import { TransferAuthError } from '../../lib/errors/transfer-auth.error';
 
 const SECRET = 'S3CR3T-r0tat3d-9f8e';
 const never = new Promise<never>(() => undefined);
+/** A shutdown that never comes. */
+const running = new AbortController().signal;
 
 async function failure(read: Promise<string>): Promise<TransferAuthError> {
   const error = await read.then(
@@ -18,12 +20,12 @@ async function failure(read: Promise<string>): Promise<TransferAuthError> {
 
 describe('readAgentSecret', () => {
   it('answers a string given as is, and what a provider answers (sync or async), each call anew', async () => {
-    expect(await readAgentSecret(SECRET, 100, never)).toBe(SECRET);
+    expect(await readAgentSecret(SECRET, 100, running)).toBe(SECRET);
     let n = 0;
     const provider = jest.fn(() => `${SECRET}-${++n}`);
-    expect(await readAgentSecret(provider, 100, never)).toBe(`${SECRET}-1`);
-    expect(await readAgentSecret(async () => SECRET, 100, never)).toBe(SECRET);
-    expect(await readAgentSecret(provider, 100, never)).toBe(`${SECRET}-2`);
+    expect(await readAgentSecret(provider, 100, running)).toBe(`${SECRET}-1`);
+    expect(await readAgentSecret(async () => SECRET, 100, running)).toBe(SECRET);
+    expect(await readAgentSecret(provider, 100, running)).toBe(`${SECRET}-2`);
     expect(provider).toHaveBeenCalledTimes(2);
   });
 
@@ -51,7 +53,7 @@ describe('readAgentSecret', () => {
     ['answers null', () => null as unknown as string, /answered null, not a string/],
     ['answers an empty string', () => '  ', /answered an empty string/],
   ])('a provider that %s: SECRET_UNAVAILABLE naming why, never a value', async (_what, provider, message) => {
-    const error = await failure(readAgentSecret(provider, 100, never));
+    const error = await failure(readAgentSecret(provider, 100, running));
     expect(error.code).toBe('SECRET_UNAVAILABLE');
     expect(error.message).toMatch(message);
     expect(error.cause).toBeUndefined(); // the provider's error may quote the secret
@@ -60,7 +62,7 @@ describe('readAgentSecret', () => {
   it('a provider that hangs: SECRET_UNAVAILABLE after the timeout, and no timer holds the process', async () => {
     jest.useFakeTimers();
     try {
-      const read = readAgentSecret(() => never, 250, never);
+      const read = readAgentSecret(() => never, 250, running);
       const settled = jest.fn();
       read.then(settled, settled);
       await jest.advanceTimersByTimeAsync(249);
@@ -74,11 +76,19 @@ describe('readAgentSecret', () => {
     }
   });
 
-  it('shutdown settles a hanging provider at once with SHUTDOWN', async () => {
-    let cancel!: (error: Error) => void;
-    const cancelled = new Promise<never>((_, reject) => (cancel = reject));
-    const read = readAgentSecret(() => never, 60_000, cancelled);
-    cancel(new TransferAuthError('SHUTDOWN', 'shutting down'));
+  it('shutdown settles a hanging provider at once with SHUTDOWN, and no provider is called after it', async () => {
+    const shutdown = new AbortController();
+    const read = readAgentSecret(() => never, 60_000, shutdown.signal);
+    shutdown.abort();
     expect((await failure(read)).code).toBe('SHUTDOWN');
+    const provider = jest.fn(() => SECRET);
+    expect((await failure(readAgentSecret(provider, 100, shutdown.signal))).code).toBe('SHUTDOWN');
+    expect(provider).not.toHaveBeenCalled();
+  });
+
+  it('a provider that throws a TransferAuthError SHUTDOWN of its own is a failed provider, not a shutdown', async () => {
+    const thrown = new TransferAuthError('SHUTDOWN', `mine ${SECRET}`);
+    const error = await failure(readAgentSecret(() => Promise.reject(thrown), 100, running));
+    expect(error.code).toBe('SECRET_UNAVAILABLE');
   });
 });

@@ -62,3 +62,22 @@ describe('TokenLifecycle: a rotated secret during the credentials cool-down', ()
     expect(h.stub.count).toBe(1);
   });
 });
+
+describe('TokenLifecycle: a provider that answers a new wrong secret each time', () => {
+  let h: Harness;
+  useFakeClock(() => h);
+
+  it('lifts the cool-down once until a login succeeds: logins stay bounded by the doubling cool-down', async () => {
+    h = harness({ fetchOnStartup: false }, answer.fail('INVALID_CREDENTIALS', 401));
+    (h.stub as TokenEndpoint).secretChanged = () => Promise.resolve(true); // always "new"
+    // A busy app: a caller every 100 ms for a minute.
+    for (let i = 0; i < 600; i++) {
+      await h.lifecycle.getAccessToken().catch(() => undefined);
+      await jest.advanceTimersByTimeAsync(100);
+    }
+    // Without the rule: a login a second (60). With it: the skip once, then cool-downs of 1, 2, 4, 8,
+    // 16, 32 s: 1 + 1 + 6 logins at most in 60 s.
+    expect(h.stub.count).toBeLessThanOrEqual(8);
+    expect(h.stub.count).toBeGreaterThanOrEqual(6);
+  });
+});
