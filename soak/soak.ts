@@ -6,7 +6,9 @@ import { runInNewContext } from 'node:vm';
 import { TransferAuthError, TransferAuthModule, TransferAuthService, type TransferAuthModuleOptions } from '../lib';
 import { FakeTransferServer } from '../lib/testing';
 import { UPSTREAM_CLOCK_RESOLUTION_MS } from '../lib/internal.constants';
+import { INSTRUMENTATION_NAME } from '../lib/telemetry/otel-telemetry';
 import { randomFaults } from './random-faults';
+import { MetricsSampler } from './soak-metrics';
 
 /**
  * Soak: 200 callers ask for tokens with small random pauses for SOAK_SECONDS (default 600), while the
@@ -15,23 +17,38 @@ import { randomFaults } from './random-faults';
  * the options allow, that nothing is rejected unhandled, that upstream calls stay bounded, that the
  * heap stays flat after warm-up, and that nothing calls the upstream after close(). Exit code 1 on
  * any violation (2: the process did not exit by itself). Run with `node --expose-gc`.
+ *
+ * SOAK_ACCESS_TTL_MS, SOAK_REFRESH_TTL_MS and SOAK_FAULT_RATE change the tokens' lifetimes and the share of
+ * failed requests. `--metrics-out <file>` registers an OpenTelemetry MeterProvider first and writes the
+ * package's metrics, read every `--metrics-interval-ms` (1000), to that JSON file with the run's
+ * parameters and results: `npm run chart:observability` draws it.
  */
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 600);
 const CALLERS = Number(process.env.SOAK_CALLERS ?? 200);
-const ACCESS_TTL_MS = 2_000;
-const REFRESH_TTL_MS = 10_000;
-const FAULT_RATE = 0.3;
+const ACCESS_TTL_MS = Number(process.env.SOAK_ACCESS_TTL_MS ?? 2_000);
+const REFRESH_TTL_MS = Number(process.env.SOAK_REFRESH_TTL_MS ?? 10_000);
+const FAULT_RATE = Number(process.env.SOAK_FAULT_RATE ?? 0.3);
 /** The upstream's clock runs this far ahead of ours: expiry must be read against its `Date`, not ours. */
 const CLOCK_OFFSET_MS = Number(process.env.SOAK_CLOCK_OFFSET_MS ?? 90_000);
 const MAX_CALLER_PAUSE_MS = 20;
 /** Event-loop lag, timer lateness and GC pauses on a busy machine. */
 const WAIT_MARGIN_MS = 500;
 const HEAP_GROWTH_LIMIT_MB = 5;
+const METRICS_OUT = argument('--metrics-out');
+const METRICS_INTERVAL_MS = Number(argument('--metrics-interval-ms') ?? 1_000);
 const OPTIONS = {
   requestTimeoutMs: 400,
   retry: { maxAttempts: 3, baseDelayMs: 50, maxDelayMs: 400 },
   refreshMarginMs: 800,
 } satisfies Partial<TransferAuthModuleOptions>;
+
+/** The value after `flag` on the command line (`--flag value` or `--flag=value`). */
+function argument(flag: string): string | undefined {
+  const args = process.argv.slice(2);
+  const at = args.indexOf(flag);
+  if (at >= 0) return args[at + 1];
+  return args.find((arg) => arg.startsWith(`${flag}=`))?.slice(flag.length + 1);
+}
 
 /**
  * The longest a caller may wait: a renewal it starts may first wait out a Retry-After of up to
@@ -125,6 +142,8 @@ async function main(): Promise<void> {
     clockOffsetMs: CLOCK_OFFSET_MS,
   }).start();
   const logger = new CountingLogger();
+  // Before the app: the package takes its meter from the global provider when it initialises.
+  const sampler = METRICS_OUT === undefined ? undefined : new MetricsSampler(METRICS_INTERVAL_MS, INSTRUMENTATION_NAME);
   const app = await NestFactory.createApplicationContext(
     TransferAuthModule.forRoot({ agentId: fake.agentId, agentSecret: fake.agentSecret, baseUrl: fake.url, ...OPTIONS }),
     { logger },
@@ -192,6 +211,7 @@ async function main(): Promise<void> {
   };
 
   const started = performance.now();
+  sampler?.start(started);
   const loops = Array.from({ length: CALLERS }, () => caller());
   const warmUpMs = Math.min(60_000, Math.max(10_000, durationMs * 0.2));
   const heap: { at: number; bytes: number }[] = [];
@@ -220,6 +240,7 @@ async function main(): Promise<void> {
   running = false;
   await Promise.all(loops);
   const ranMs = performance.now() - started;
+  await sampler?.stop();
   clearInterval(lifetimeTimer);
   drainCounters();
 
@@ -297,6 +318,27 @@ async function main(): Promise<void> {
   if (afterClose > 0) violations.push(`${afterClose} upstream calls after close()`);
   if (shutdownCode !== 'SHUTDOWN') violations.push(`getAccessToken after close() gave ${shutdownCode}`);
   console.log(violations.length === 0 ? 'VIOLATIONS: none' : `VIOLATIONS:\n  - ${violations.join('\n  - ')}`);
+  if (sampler !== undefined && METRICS_OUT !== undefined) {
+    sampler.write(METRICS_OUT, {
+      seconds: Math.round(ranMs / 1000),
+      callers: CALLERS,
+      accessTtlMs: ACCESS_TTL_MS,
+      refreshTtlMs: REFRESH_TTL_MS,
+      faultRate: FAULT_RATE,
+      clockOffsetMs: CLOCK_OFFSET_MS,
+      options: OPTIONS,
+      served: stats.served,
+      errors: Object.fromEntries(stats.errors),
+      invalid: stats.invalid,
+      callersThatWaited: stats.waited,
+      maxWaitMs: Math.round(stats.maxWaitMs),
+      upstream,
+      faultsInjected: Object.fromEntries(faults.injected),
+      events,
+      violations,
+    });
+    console.log(`metrics: ${sampler.count} reads every ${METRICS_INTERVAL_MS} ms written to ${METRICS_OUT}`);
+  }
   process.exitCode = violations.length === 0 ? 0 : 1;
 
   // Unref'd: it fires only if something (a timer or socket of ours) keeps the process alive.

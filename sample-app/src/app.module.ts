@@ -12,6 +12,8 @@ import { AgentsController } from './agents.controller';
 import { AuthStatusController } from './auth-status.controller';
 import { freedompayConfig, USD_AGENT, type FreedomPayConfig } from './freedompay.config';
 import { HealthController, USD_AGENT_ENABLED } from './health.controller';
+import { SAMPLE_METRICS, type SampleMetrics } from './metrics';
+import { MetricsController } from './metrics.controller';
 import { STORE_KIND, TOKEN_STORE, TokenStoreModule } from './token-store';
 
 export interface AppModuleOptions {
@@ -21,13 +23,18 @@ export interface AppModuleOptions {
   embeddedUsdFake?: FakeTransferServer;
   /** Share the token through this Redis (`RedisTokenStore`); unset: each process keeps its own. */
   redisUrl?: string | undefined;
+  /**
+   * The OpenTelemetry SDK registered before the app was created (`startMetrics()`): served at
+   * `GET /metrics` and shut down with the app. Unset: no `/metrics`.
+   */
+  metrics?: SampleMetrics | undefined;
 }
 
 const EMBEDDED_FAKES = Symbol('EMBEDDED_FAKES');
 
 @Module({})
 export class AppModule implements OnApplicationShutdown {
-  static forRoot({ embeddedFake, embeddedUsdFake, redisUrl }: AppModuleOptions = {}): DynamicModule {
+  static forRoot({ embeddedFake, embeddedUsdFake, redisUrl, metrics }: AppModuleOptions = {}): DynamicModule {
     const fakeOptions = (fake: FakeTransferServer): TransferAuthModuleOptions => ({
       agentId: fake.agentId,
       agentSecret: fake.agentSecret,
@@ -70,19 +77,23 @@ export class AppModule implements OnApplicationShutdown {
             ]
           : []),
       ],
-      controllers: [AuthStatusController, AgentsController, HealthController],
+      controllers: [AuthStatusController, AgentsController, HealthController, ...(metrics ? [MetricsController] : [])],
       providers: [
         TransferAuthHealthIndicator,
         { provide: STORE_KIND, useValue: redisUrl ? 'redis' : 'in-process' },
         { provide: USD_AGENT_ENABLED, useValue: usdEnabled },
         { provide: EMBEDDED_FAKES, useValue: [embeddedFake, embeddedUsdFake].filter((f) => f !== undefined) },
+        ...(metrics ? [{ provide: SAMPLE_METRICS, useValue: metrics }] : []),
       ],
     };
   }
 
-  constructor(@Optional() @Inject(EMBEDDED_FAKES) private readonly embeddedFakes: FakeTransferServer[] = []) {}
+  constructor(
+    @Optional() @Inject(EMBEDDED_FAKES) private readonly embeddedFakes: FakeTransferServer[] = [],
+    @Optional() @Inject(SAMPLE_METRICS) private readonly metrics?: SampleMetrics,
+  ) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.all(this.embeddedFakes.map((fake) => fake.stop()));
+    await Promise.all([...this.embeddedFakes.map((fake) => fake.stop()), this.metrics?.shutdown()]);
   }
 }
