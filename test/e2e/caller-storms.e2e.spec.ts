@@ -1,8 +1,7 @@
 import { isAxiosError } from 'axios';
 import { AGENTS_PATH, TransferAuthError, TransferHttpService } from 'nestjs-freedompay-transfer-auth';
-import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import { firstValueFrom } from 'rxjs';
-import { createAuthApp, fakeOptions, type AuthApp } from '../support/auth-app';
+import { createAuthApp, fakeOptions, trackFakesAndApps, type AuthApp } from '../support/auth-app';
 import { sleep } from '../support/e2e';
 
 /**
@@ -11,25 +10,11 @@ import { sleep } from '../support/e2e';
  * for every caller that found no usable token, and a renewal for every 401.
  */
 describe('caller storms do not reach the upstream (e2e)', () => {
-  const fakes: FakeTransferServer[] = [];
-  const apps: AuthApp[] = [];
-
-  async function fakeServer(options: ConstructorParameters<typeof FakeTransferServer>[0] = {}) {
-    const fake = await new FakeTransferServer(options).start();
-    fakes.push(fake);
-    return fake;
-  }
+  const { fakeServer, track } = trackFakesAndApps();
 
   async function boot(...args: Parameters<typeof fakeOptions>): Promise<AuthApp> {
-    const app = await createAuthApp(fakeOptions(...args));
-    apps.push(app);
-    return app;
+    return track(await createAuthApp(fakeOptions(...args)));
   }
-
-  afterEach(async () => {
-    for (const app of apps.splice(0)) await app.close();
-    for (const fake of fakes.splice(0)) await fake.stop();
-  });
 
   it('20 callers hammering getAccessToken() during 2 s of 503s make exactly as many upstream calls as an idle app', async () => {
     // Backoff from 600 ms, doubling, with equal jitter: after a failure at t = 0 the background retries

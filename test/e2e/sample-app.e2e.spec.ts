@@ -1,9 +1,9 @@
-import { Logger, type INestApplication } from '@nestjs/common';
+import { type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { getTransferAuthToken, TransferAuthError, type TransferAuthService } from 'nestjs-freedompay-transfer-auth';
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import { AppModule, type AppModuleOptions } from '../../sample-app/src/app.module';
-import { CapturingLogger } from '../support/auth-app';
+import { installCapturingLogger, type CapturingLogger } from '../support/auth-app';
 import { leakedSecrets, secretsOf } from '../support/e2e';
 
 const ENV_KEYS = ['FREEDOMPAY_AGENT_ID', 'FREEDOMPAY_AGENT_SECRET', 'FREEDOMPAY_BASE_URL'] as const;
@@ -19,8 +19,7 @@ describe('sample app (sample-app/src) over HTTP', () => {
       savedEnv[key] = process.env[key];
       delete process.env[key];
     }
-    logger = new CapturingLogger();
-    Logger.overrideLogger(logger);
+    logger = installCapturingLogger();
     fake = await new FakeTransferServer().start();
   });
 

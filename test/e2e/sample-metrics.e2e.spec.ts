@@ -1,4 +1,4 @@
-import { Logger, type INestApplication, type INestApplicationContext } from '@nestjs/common';
+import { type INestApplication, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
 import { TransferAuthModule, TransferAuthService } from 'nestjs-freedompay-transfer-auth';
@@ -7,7 +7,7 @@ import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import { INSTRUMENTATION_NAME, METRIC } from '../../lib/telemetry/otel-telemetry';
 import { AppModule, type AppModuleOptions } from '../../sample-app/src/app.module';
 import { startMetrics, type SampleMetrics } from '../../sample-app/src/metrics';
-import { CapturingLogger } from '../support/auth-app';
+import { installCapturingLogger, type CapturingLogger } from '../support/auth-app';
 import { leakedSecrets, secretsOf, waitFor } from '../support/e2e';
 import { startRedis, type RedisProcess } from '../support/redis/redis-server';
 
@@ -96,14 +96,18 @@ describe('sample app: GET /metrics (the OpenTelemetry SDK with a Prometheus expo
   let metrics: SampleMetrics | undefined;
 
   beforeEach(async () => {
-    logger = new CapturingLogger();
-    Logger.overrideLogger(logger);
+    logger = installCapturingLogger();
     fake = await new FakeTransferServer().start();
   });
 
-  afterEach(async () => {
+  /** Closes the app, once (the afterEach does not close again what a test closed itself). */
+  async function closeApp(): Promise<void> {
     await app?.close();
     app = undefined;
+  }
+
+  afterEach(async () => {
+    await closeApp();
     await metrics?.shutdown();
     metrics = undefined;
     await fake.stop();
@@ -174,8 +178,7 @@ describe('sample app: GET /metrics (the OpenTelemetry SDK with a Prometheus expo
       expect(leakedSecrets(scraped.text, [...secretsOf(fake), ...secretsOf(usd)])).toEqual([]);
       expect(scraped.text).not.toMatch(/fake-(?:at|rt)-/);
     } finally {
-      await app?.close();
-      app = undefined;
+      await closeApp();
       await usd.stop();
     }
   });
@@ -183,8 +186,7 @@ describe('sample app: GET /metrics (the OpenTelemetry SDK with a Prometheus expo
   it('shuts the SDK down with the app: the global MeterProvider is free for the next one', async () => {
     const url = await boot({ embeddedFake: fake });
     expect((await scrape(url)).value(PROMETHEUS.renewals[0], { [NAME]: 'default', [OUTCOME]: 'ok' })).toBe(1);
-    await app?.close();
-    app = undefined;
+    await closeApp();
 
     const next = startMetrics(); // throws while another provider is registered
     await next.shutdown();

@@ -1,4 +1,4 @@
-import { Controller, Get, Injectable, Logger, Module, type INestApplicationContext } from '@nestjs/common';
+import { Controller, Get, Injectable, Module, type INestApplicationContext } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import { Test } from '@nestjs/testing';
 import axios, { AxiosError } from 'axios';
@@ -17,7 +17,7 @@ import {
 } from 'nestjs-freedompay-transfer-auth';
 import { TransferAuthHealthIndicator } from 'nestjs-freedompay-transfer-auth/health';
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
-import { CapturingLogger, fakeOptions } from '../support/auth-app';
+import { installCapturingLogger, type CapturingLogger, fakeOptions } from '../support/auth-app';
 
 /** A loopback server that is NOT the configured upstream: it records what reaches it. */
 async function startForeignServer(): Promise<{ url: string; hits: IncomingHttpHeaders[]; server: Server }> {
@@ -214,8 +214,7 @@ describe('terminus health indicator', () => {
   class HealthModule {}
 
   beforeEach(async () => {
-    logger = new CapturingLogger();
-    Logger.overrideLogger(logger);
+    logger = installCapturingLogger();
     fake = await new FakeTransferServer().start();
   });
   afterEach(async () => {

@@ -4,21 +4,14 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  TransferAuthService,
-  type AgentSecretProvider,
-  type TransferAuthError,
-  type TransferAuthEvent,
-} from 'nestjs-freedompay-transfer-auth';
-import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
-import { createAuthApp, fakeOptions, type AuthApp } from '../support/auth-app';
+import { TransferAuthService, type AgentSecretProvider, type TransferAuthError } from 'nestjs-freedompay-transfer-auth';
 import { builtPackage } from '../support/built-package';
-import { captureAuthError, unusedPort } from '../support/e2e';
+import { captureAuthError, LocalHttpServer, unusedPort } from '../support/e2e';
 import { SecretGuard } from '../support/secret-guard';
+import { failures, newSecret, rotationRig, turn, useFakeClock } from '../rotation/support';
 import {
   secretFromAwsExtension,
   secretFromConfig,
@@ -28,43 +21,23 @@ import {
 } from './agent-secret.providers';
 import { RotatingSecretModule } from './rotating-secret.module';
 
-const newSecret = (): string => `test-secret-${randomBytes(12).toString('hex')}`;
-
-/** One turn of the event loop (`setImmediate` is left real under the fake clock). */
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 /** A secret manager's HTTP API on a real socket: answers `body()` unless told to fail or hang. */
-class SecretEndpoint {
+class SecretEndpoint extends LocalHttpServer {
   readonly requests: IncomingMessage[] = [];
   behaviour: 'answer' | 'hang' | { status: number } = 'answer';
-  private server: Server | undefined;
 
-  constructor(private readonly body: (req: IncomingMessage) => unknown) {}
-
-  async start(): Promise<this> {
-    this.server = createServer((req: IncomingMessage, res: ServerResponse) => {
-      this.requests.push(req);
-      req.resume();
-      const behaviour = this.behaviour;
-      if (behaviour === 'hang') return;
-      const status = behaviour === 'answer' ? 200 : behaviour.status;
-      const text = behaviour === 'answer' ? JSON.stringify(this.body(req)) : '{"errors":["denied"]}';
-      res.writeHead(status, { 'Content-Type': 'application/json' }).end(text);
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return this;
+  constructor(private readonly body: (req: IncomingMessage) => unknown) {
+    super();
   }
 
-  get url(): string {
-    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (server === undefined) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
+    this.requests.push(req);
+    req.resume();
+    const behaviour = this.behaviour;
+    if (behaviour === 'hang') return;
+    const status = behaviour === 'answer' ? 200 : behaviour.status;
+    const text = behaviour === 'answer' ? JSON.stringify(this.body(req)) : '{"errors":["denied"]}';
+    res.writeHead(status, { 'Content-Type': 'application/json' }).end(text);
   }
 }
 
@@ -74,29 +47,12 @@ class SecretEndpoint {
  * their failure modes.
  */
 describe('secret provider recipes', () => {
-  let fake: FakeTransferServer;
-  let app: AuthApp | undefined;
+  const rig = rotationRig();
+  const { boot, logins } = rig;
   const saved = { ...process.env };
-  const logins = (): (number | 'fault')[] => fake.requests.filter((r) => r.endpoint === 'auth').map((r) => r.status);
-  const failures = (events: TransferAuthEvent[]): TransferAuthEvent[] =>
-    events.filter((e) => e.type === 'token.failed');
-
-  beforeEach(async () => {
-    fake = await new FakeTransferServer({ agentSecret: newSecret() }).start();
-  });
-  afterEach(async () => {
-    jest.useRealTimers();
-    await app?.close();
-    app = undefined;
-    await fake.stop();
+  afterEach(() => {
     process.env = { ...saved };
   });
-
-  /** An app whose `agentSecret` is `provider`: renewals are logins (`refresh: false`), quick retries. */
-  async function boot(provider: AgentSecretProvider, requestTimeoutMs = 2_000): Promise<AuthApp> {
-    app = await createAuthApp(fakeOptions(fake, { agentSecret: provider, refresh: false, requestTimeoutMs }));
-    return app;
-  }
 
   describe('secretFromConfig (environment through ConfigService)', () => {
     async function configService(options: { cache?: boolean } = {}): Promise<ConfigService> {
@@ -107,12 +63,12 @@ describe('secret provider recipes', () => {
     }
 
     it('a changed value is used by the next login', async () => {
-      process.env.FREEDOMPAY_AGENT_SECRET = fake.agentSecret;
+      process.env.FREEDOMPAY_AGENT_SECRET = rig.fake.agentSecret;
       const { auth } = await boot(secretFromConfig(await configService()));
       const rotated = newSecret();
-      fake.setAgentSecret(rotated);
+      rig.fake.setAgentSecret(rotated);
       process.env.FREEDOMPAY_AGENT_SECRET = rotated;
-      expect(fake.isAccessTokenValid(await auth.forceRefresh())).toBe(true);
+      expect(rig.fake.isAccessTokenValid(await auth.forceRefresh())).toBe(true);
       expect(logins()).toEqual([200, 200]);
     });
 
@@ -123,14 +79,14 @@ describe('secret provider recipes', () => {
         code: 'SECRET_UNAVAILABLE',
         message: 'The agentSecret provider failed (TypeError).',
       });
-      expect(fake.calls.total).toBe(0);
+      expect(rig.fake.calls.total).toBe(0);
     });
 
     it('with ConfigModule.forRoot({ cache: true }) the value read first is kept: a rotation is not seen', async () => {
-      process.env.FREEDOMPAY_AGENT_SECRET = fake.agentSecret;
+      process.env.FREEDOMPAY_AGENT_SECRET = rig.fake.agentSecret;
       const { auth } = await boot(secretFromConfig(await configService({ cache: true })));
       const rotated = newSecret();
-      fake.setAgentSecret(rotated);
+      rig.fake.setAgentSecret(rotated);
       process.env.FREEDOMPAY_AGENT_SECRET = rotated;
       expect(await captureAuthError(auth.forceRefresh())).toMatchObject({ code: 'INVALID_CREDENTIALS' });
       expect(logins()).toEqual([200, 401]);
@@ -148,18 +104,18 @@ describe('secret provider recipes', () => {
 
     it('the file is read again for each login; a trailing newline is trimmed', async () => {
       const file = join(dir, 'agent-secret');
-      writeFileSync(file, `${fake.agentSecret}\n`);
+      writeFileSync(file, `${rig.fake.agentSecret}\n`);
       const { auth } = await boot(secretFromFile(file));
       const rotated = newSecret();
-      fake.setAgentSecret(rotated);
+      rig.fake.setAgentSecret(rotated);
       writeFileSync(file, `${rotated}\n`);
-      expect(fake.isAccessTokenValid(await auth.forceRefresh())).toBe(true);
+      expect(rig.fake.isAccessTokenValid(await auth.forceRefresh())).toBe(true);
       expect(logins()).toEqual([200, 200]);
     });
 
     it('why trim(): without it, a trailing newline is sent as part of the secret and the login is rejected', async () => {
       const file = join(dir, 'agent-secret');
-      writeFileSync(file, `${fake.agentSecret}\n`);
+      writeFileSync(file, `${rig.fake.agentSecret}\n`);
       const untrimmed = (): Promise<string> => readFile(file, 'utf8');
       const error = await captureAuthError(boot(untrimmed));
       expect(error).toMatchObject({ code: 'INVALID_CREDENTIALS', status: 401 });
@@ -174,35 +130,35 @@ describe('secret provider recipes', () => {
         symlinkSync(`..${version}`, join(dir, '..data_tmp'));
         renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
       };
-      publish('v1', fake.agentSecret);
+      publish('v1', rig.fake.agentSecret);
       symlinkSync(join('..data', 'agent-secret'), join(dir, 'agent-secret'));
       const { auth } = await boot(secretFromFile(join(dir, 'agent-secret')));
 
       const rotated = newSecret();
-      fake.setAgentSecret(rotated);
+      rig.fake.setAgentSecret(rotated);
       publish('v2', rotated);
-      expect(fake.isAccessTokenValid(await auth.forceRefresh())).toBe(true);
+      expect(rig.fake.isAccessTokenValid(await auth.forceRefresh())).toBe(true);
       expect(logins()).toEqual([200, 200]);
     });
 
     it('the module wiring (rotating-secret.module.ts) boots from the file and follows a rotation', async () => {
       const file = join(dir, 'agent-secret');
-      writeFileSync(file, fake.agentSecret);
-      process.env.FREEDOMPAY_AGENT_ID = fake.agentId;
+      writeFileSync(file, rig.fake.agentSecret);
+      process.env.FREEDOMPAY_AGENT_ID = rig.fake.agentId;
       process.env.FREEDOMPAY_AGENT_SECRET_FILE = file;
-      process.env.FREEDOMPAY_BASE_URL = fake.url;
+      process.env.FREEDOMPAY_BASE_URL = rig.fake.url;
       const ref: TestingModule = await Test.createTestingModule({ imports: [RotatingSecretModule] })
         .setLogger({ log() {}, warn() {}, error() {} })
         .compile();
       try {
         await ref.init();
         const auth = ref.get(TransferAuthService);
-        expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
+        expect(rig.fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
         const rotated = newSecret();
-        fake.setAgentSecret(rotated);
+        rig.fake.setAgentSecret(rotated);
         writeFileSync(file, rotated);
-        fake.revokeRefreshTokens(); // else the renewal refreshes, and reads no secret
-        expect(fake.isAccessTokenValid(await auth.forceRefresh())).toBe(true);
+        rig.fake.revokeRefreshTokens(); // else the renewal refreshes, and reads no secret
+        expect(rig.fake.isAccessTokenValid(await auth.forceRefresh())).toBe(true);
         expect(logins()).toEqual([200, 200]);
       } finally {
         await ref.close();
@@ -217,19 +173,19 @@ describe('secret provider recipes', () => {
         code: 'SECRET_UNAVAILABLE',
         message: 'The agentSecret provider answered an empty string.',
       });
-      expect(fake.calls.total).toBe(0);
+      expect(rig.fake.calls.total).toBe(0);
     });
 
     it('a missing file: SECRET_UNAVAILABLE, no login, the path in no log line or event; found again once it is back', async () => {
       const file = join(dir, 'agent-secret');
       const { auth, logger, events } = await boot(secretFromFile(file));
       expect(await captureAuthError(auth.getAccessToken())).toMatchObject({ code: 'SECRET_UNAVAILABLE' });
-      expect(fake.calls.total).toBe(0);
+      expect(rig.fake.calls.total).toBe(0);
       expect(logger.lines.join('\n')).not.toContain(dir);
       expect(JSON.stringify(events)).not.toContain(dir);
 
-      writeFileSync(file, fake.agentSecret);
-      expect(fake.isAccessTokenValid(await auth.forceRefresh())).toBe(true);
+      writeFileSync(file, rig.fake.agentSecret);
+      expect(rig.fake.isAccessTokenValid(await auth.forceRefresh())).toBe(true);
     });
 
     // Fails: under Jest, errors made by Node itself (fs, net) come from another realm than the module's
@@ -261,7 +217,7 @@ describe('secret provider recipes', () => {
     let vault: SecretEndpoint;
 
     beforeEach(async () => {
-      vaultValue = fake.agentSecret;
+      vaultValue = rig.fake.agentSecret;
       vault = await new SecretEndpoint((req) =>
         req.headers['x-vault-token'] === vaultToken && req.url === '/v1/secret/data/freedompay'
           ? { data: { data: { agent_secret: vaultValue }, metadata: { version: 1 } } }
@@ -274,7 +230,7 @@ describe('secret provider recipes', () => {
 
     it('Vault KV v2: logs in with the field agent_secret, one GET per read', async () => {
       const { auth } = await boot(secretFromVault(vault.url, vaultToken, 'freedompay'));
-      expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
+      expect(rig.fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
       expect(vault.requests).toHaveLength(1);
       expect(vault.requests[0]).toMatchObject({ method: 'GET', url: '/v1/secret/data/freedompay' });
     });
@@ -284,12 +240,12 @@ describe('secret provider recipes', () => {
       const aws = await new SecretEndpoint((req) =>
         req.headers['x-aws-parameters-secrets-token'] === 'session-token' &&
         req.url === '/secretsmanager/get?secretId=prod%2Ffreedompay'
-          ? { Name: 'prod/freedompay', SecretString: fake.agentSecret, VersionStages: ['AWSCURRENT'] }
+          ? { Name: 'prod/freedompay', SecretString: rig.fake.agentSecret, VersionStages: ['AWSCURRENT'] }
           : { message: 'denied' },
       ).start();
       try {
         const { auth } = await boot(secretFromAwsExtension('prod/freedompay', aws.url));
-        expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
+        expect(rig.fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
         expect(aws.requests).toHaveLength(1);
       } finally {
         await aws.stop();
@@ -297,7 +253,7 @@ describe('secret provider recipes', () => {
     });
 
     it('concurrent reads share one GET, and an answer is used again for maxAgeMs only', async () => {
-      jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+      useFakeClock();
       const provider = secretFromVault(vault.url, vaultToken, 'freedompay', { maxAgeMs: 1_000 });
       const answers = await Promise.all(Array.from({ length: 10 }, () => provider()));
       expect(new Set(answers)).toEqual(new Set([vaultValue]));
@@ -312,9 +268,9 @@ describe('secret provider recipes', () => {
 
     it('rotated while its answer is cached: the login is refused, and the module follows once the answer is too old', async () => {
       const { auth, events } = await boot(secretFromVault(vault.url, vaultToken, 'freedompay'));
-      jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+      useFakeClock();
       const rotated = newSecret();
-      fake.setAgentSecret(rotated);
+      rig.fake.setAgentSecret(rotated);
       vaultValue = rotated;
 
       // The token is refused (a 401 from a Transfer call), within maxAgeMs (1 s) of the startup read: the
@@ -341,7 +297,7 @@ describe('secret provider recipes', () => {
       }
       expect(token).toBeDefined();
       expect(waited).toBeLessThanOrEqual(1_000 + 1_000);
-      expect(fake.isAccessTokenValid(token as string)).toBe(true);
+      expect(rig.fake.isAccessTokenValid(token as string)).toBe(true);
       expect(logins()).toEqual([200, 401, 200]);
       expect(vault.requests).toHaveLength(2);
       expect(failures(events)).toHaveLength(1);
@@ -350,9 +306,9 @@ describe('secret provider recipes', () => {
     it('with maxAgeMs: 0 the re-read after the rejection fetches again: the same renewal succeeds', async () => {
       const { auth, events } = await boot(secretFromVault(vault.url, vaultToken, 'freedompay', { maxAgeMs: 0 }));
       const rotated = newSecret();
-      fake.setAgentSecret(rotated);
-      const updated = fake.waitForCalls(2, 'auth').then(() => (vaultValue = rotated)); // while the login is on the wire
-      expect(fake.isAccessTokenValid(await auth.forceRefresh())).toBe(true);
+      rig.fake.setAgentSecret(rotated);
+      const updated = rig.fake.waitForCalls(2, 'auth').then(() => (vaultValue = rotated)); // while the login is on the wire
+      expect(rig.fake.isAccessTokenValid(await auth.forceRefresh())).toBe(true);
       await updated;
       expect(logins()).toEqual([200, 401, 200]);
       expect(vault.requests).toHaveLength(3);
@@ -365,9 +321,9 @@ describe('secret provider recipes', () => {
         guard = new SecretGuard();
       });
       afterEach(async () => {
-        await app?.close();
-        if (app !== undefined) guard.watch('app', app);
-        expect(guard.leaks([fake.agentSecret, vaultToken])).toEqual([]);
+        await rig.app?.close();
+        if (rig.app !== undefined) guard.watch('app', rig.app);
+        expect(guard.leaks([rig.fake.agentSecret, vaultToken])).toEqual([]);
       });
 
       async function expectFailure(
@@ -375,12 +331,12 @@ describe('secret provider recipes', () => {
         message: string,
         requestTimeoutMs = 2_000,
       ): Promise<void> {
-        const { auth } = await boot(provider, requestTimeoutMs);
-        guard.watch('app', app!);
-        const error = await captureAuthError(auth.getAccessToken());
+        const app = await boot(provider, { requestTimeoutMs });
+        guard.watch('app', app);
+        const error = await captureAuthError(app.auth.getAccessToken());
         guard.error('caller', error);
         expect({ code: error.code, message: error.message }).toEqual({ code: 'SECRET_UNAVAILABLE', message });
-        expect(fake.calls.total).toBe(0);
+        expect(rig.fake.calls.total).toBe(0);
       }
 
       it('the endpoint is down (connection refused)', async () => {

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
-import { fakeOptions, type AuthApp } from '../support/auth-app';
+import { createAuthApp, fakeOptions, type AuthApp } from '../support/auth-app';
 import { captureAuthError, secretsOf } from '../support/e2e';
 import { SecretGuard } from '../support/secret-guard';
-import { bootAuth, TelemetryHarness } from '../telemetry/support';
+import { TelemetryHarness } from '../telemetry/support';
 
 /**
  * Guarantee (passes now): the objects issue 12 added behind the service (the client that remembers the
@@ -34,7 +34,7 @@ describe('review 12: internal objects reachable from the service print no secret
   it('after a rotation, a rejected login, an invalidation and a refused caller', async () => {
     const first = fake.agentSecret;
     let current = first;
-    app = await bootAuth(fakeOptions(fake, { agentSecret: () => current, refresh: false }), 'billing');
+    app = await createAuthApp(fakeOptions(fake, { agentSecret: () => current, refresh: false }), 'billing');
     const token = await app.auth.getAccessToken();
     const rotated = `rotated-${randomBytes(16).toString('hex')}`;
     fake.setAgentSecret(rotated); // the upstream rotated, the provider still answers the old one

@@ -1,7 +1,6 @@
-import { T0 } from '../unit/lifecycle/support';
 import { outcome } from '../unit/support/stub-endpoint';
 import { ProxyStore } from '../unit/support/test-stores';
-import { clientRig, refused, type ClientRig } from './support';
+import { clientRig, fakeClockPerTest, refused } from './support';
 
 /**
  * Finding: `readAgentSecret` calls the provider even when the client is already closed; only its answer
@@ -18,19 +17,13 @@ class SlowStoreWithKey extends ProxyStore {
 }
 
 describe('review 12: the secret provider after shutdown', () => {
-  let rig: ClientRig | undefined;
-  beforeEach(() => jest.useFakeTimers({ now: T0 }));
-  afterEach(() => {
-    rig?.lifecycle.close();
-    rig = undefined;
-    jest.useRealTimers();
-  });
+  const closeAfterTest = fakeClockPerTest();
 
   it('is not asked for the secret by a renewal that was in a store call at close()', async () => {
     let reads = 0;
     const store = new SlowStoreWithKey();
     store.delayMs = 300; // slow, well within the store's 2 s timeout
-    rig = clientRig(
+    const rig = clientRig(
       {
         agentSecret: () => {
           reads++;
@@ -40,6 +33,7 @@ describe('review 12: the secret provider after shutdown', () => {
       refused,
       store,
     );
+    closeAfterTest(rig.lifecycle);
     const caller = outcome(rig.lifecycle.getAccessToken());
     await jest.advanceTimersByTimeAsync(100); // the renewal reads the store
     rig.lifecycle.close();

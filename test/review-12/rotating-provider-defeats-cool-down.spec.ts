@@ -1,5 +1,4 @@
-import { T0 } from '../unit/lifecycle/support';
-import { clientRig, coolDownLogins, refused, type ClientRig } from './support';
+import { clientRig, coolDownLogins, fakeClockPerTest, refused, type ClientRig } from './support';
 
 /**
  * Finding: the rotated-secret check remembers only the LAST secret Get token rejected. A provider that
@@ -19,13 +18,7 @@ const WINDOW_MS = 60_000;
 const CALLER_EVERY_MS = 100;
 
 describe('review 12: a provider that alternates between two rejected secrets', () => {
-  let rig: ClientRig | undefined;
-  beforeEach(() => jest.useFakeTimers({ now: T0 }));
-  afterEach(() => {
-    rig?.lifecycle.close();
-    rig = undefined;
-    jest.useRealTimers();
-  });
+  const closeAfterTest = fakeClockPerTest();
 
   /** A caller every 100 ms for a minute of fake time; every one of them is refused. */
   async function busyMinute(r: ClientRig): Promise<Set<string>> {
@@ -53,7 +46,8 @@ describe('review 12: a provider that alternates between two rejected secrets', (
       2 * coolDownLogins(WINDOW_MS),
     ],
   ])('%s: rejected logins stay under the credentials cool-down', async (_name, makeProvider, maxLogins) => {
-    rig = clientRig({ agentSecret: makeProvider() }, refused);
+    const rig = clientRig({ agentSecret: makeProvider() }, refused);
+    closeAfterTest(rig.lifecycle);
     const codes = await busyMinute(rig);
     expect(codes).toEqual(new Set(['INVALID_CREDENTIALS']));
     // Now: the control sends 6; the alternating provider about 120 (two a second).

@@ -5,7 +5,25 @@ import { NO_TELEMETRY, type ObservedState, type Telemetry } from '../../lib/tele
 import { TokenLifecycle } from '../../lib/token-lifecycle/token-lifecycle';
 import type { TransferTokenStore } from '../../lib/token-store/transfer-token-store.interface';
 import { TransferApiClient, type UpstreamTokenResponse } from '../../lib/transfer-api.client';
+import { T0 } from '../unit/lifecycle/support';
 import { recorder, type Recorder } from '../unit/support/stub-endpoint';
+
+/**
+ * For a describe block: each test on Jest's fake clock from T0; after it, every lifecycle given to the
+ * returned `closeAfterTest` is closed, then the real timers are back.
+ */
+export function fakeClockPerTest(): <T extends { close(): void }>(lifecycle: T) => T {
+  const open: { close(): void }[] = [];
+  beforeEach(() => jest.useFakeTimers({ now: T0 }));
+  afterEach(() => {
+    for (const lifecycle of open.splice(0)) lifecycle.close();
+    jest.useRealTimers();
+  });
+  return (lifecycle) => {
+    open.push(lifecycle);
+    return lifecycle;
+  };
+}
 
 /** The contract's credentials cool-down: 1 s, doubling, at most 5 minutes. */
 export function coolDownLogins(windowMs: number): number {

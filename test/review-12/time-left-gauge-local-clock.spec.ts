@@ -1,8 +1,7 @@
 import { resolveTransferAuthOptions } from '../../lib/resolve-options';
 import { TokenLifecycle } from '../../lib/token-lifecycle/token-lifecycle';
-import { T0 } from '../unit/lifecycle/support';
 import { answer, recorder, StubEndpoint } from '../unit/support/stub-endpoint';
-import { gaugeProbe } from './support';
+import { fakeClockPerTest, gaugeProbe } from './support';
 
 /**
  * Finding: the time-left gauges (`access_token.time_left`, `refresh_token.time_left`) are
@@ -22,23 +21,19 @@ const LIFETIME_MS = 600_000;
 const HOUR = 3_600_000;
 
 describe('review 12: the time-left gauges follow the local wall clock, not the token', () => {
-  let lifecycle: TokenLifecycle | undefined;
-  beforeEach(() => jest.useFakeTimers({ now: T0 }));
-  afterEach(() => {
-    lifecycle?.close();
-    lifecycle = undefined;
-    jest.useRealTimers();
-  });
+  const closeAfterTest = fakeClockPerTest();
 
-  async function withToken(skewMs: number): Promise<ReturnType<typeof gaugeProbe>> {
+  async function withToken(skewMs: number): Promise<ReturnType<typeof gaugeProbe> & { lifecycle: TokenLifecycle }> {
     const probe = gaugeProbe();
     const stub = new StubEndpoint(answer.ok({ lifetimeMs: LIFETIME_MS, refreshLifetimeMs: 2 * LIFETIME_MS }));
     stub.skewMs = skewMs; // the upstream's clock (its Date header and its expiry times) runs this far ahead
     const options = resolveTransferAuthOptions({ agentId: 'agent-1', agentSecret: 'agent-secret-xyz' });
-    lifecycle = new TokenLifecycle(options, { endpoint: stub, hooks: recorder(), telemetry: probe.telemetry });
+    const lifecycle = closeAfterTest(
+      new TokenLifecycle(options, { endpoint: stub, hooks: recorder(), telemetry: probe.telemetry }),
+    );
     await lifecycle.start();
     expect(lifecycle.getStatus().state).toBe('valid');
-    return probe;
+    return { ...probe, lifecycle };
   }
 
   it('no skew (control): about the lifetime left', async () => {
@@ -65,7 +60,7 @@ describe('review 12: the time-left gauges follow the local wall clock, not the t
     const probe = await withToken(0);
     await jest.advanceTimersByTimeAsync(60_000); // a minute of real time passes...
     jest.setSystemTime(Date.now() - HOUR); // ...and NTP steps the wall clock back an hour
-    expect(lifecycle!.getStatus().state).toBe('valid');
+    expect(probe.lifecycle.getStatus().state).toBe('valid');
     const access = probe.state().accessSecondsLeft() as number;
     expect(access).toBeLessThanOrEqual(540);
   });

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { TransferAuthError, type TransferAuthEvent } from 'nestjs-freedompay-transfer-auth';
-import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
+import { TransferAuthError, type TransferAuthModuleOptions } from 'nestjs-freedompay-transfer-auth';
 import { filter, firstValueFrom } from 'rxjs';
-import { createAuthApp, fakeOptions, type AuthApp } from '../support/auth-app';
+import type { AuthApp } from '../support/auth-app';
 import { captureAuthError, sleep } from '../support/e2e';
+import { failures, newSecret, rotationRig, turn, useFakeClock } from './support';
 
 /** A secret manager the test controls: what `provider` answers, and how often it was asked. */
 class SecretSource {
@@ -15,56 +14,35 @@ class SecretSource {
   };
 }
 
-const newSecret = (): string => `test-secret-${randomBytes(12).toString('hex')}`;
-
-/** One turn of the event loop (`setImmediate` is left real under the fake clock). */
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/**
- * Jest's fake clock for the module's timers and clocks (`setTimeout`, `performance.now()`, `Date`),
- * while sockets stay real: the fake's answers arrive as I/O, whatever the fake time.
- */
-function useFakeClock(): void {
-  jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
-}
-
 /**
  * Rotation end to end: the real module (`TransferAuthModule.forRoot`) with `agentSecret` as a provider,
  * against a FakeTransferServer whose secret is changed at run time (`setAgentSecret`). Real sockets
  * always; the cool-down tests run the module's clocks and timers on Jest's fake clock.
  */
 describe('agentSecret provider: rotation against the fake (e2e)', () => {
-  let fake: FakeTransferServer;
-  let app: AuthApp | undefined;
+  const rig = rotationRig();
+  const { boot, logins } = rig;
 
-  /** Statuses of the fake's Get token answers, oldest first. */
-  const logins = (): (number | 'fault')[] => fake.requests.filter((r) => r.endpoint === 'auth').map((r) => r.status);
-  const failures = (events: TransferAuthEvent[]): TransferAuthEvent[] =>
-    events.filter((e) => e.type === 'token.failed');
-
-  beforeEach(async () => {
-    fake = await new FakeTransferServer({ agentSecret: newSecret() }).start();
-  });
-  afterEach(async () => {
-    jest.useRealTimers();
-    await app?.close();
-    app = undefined;
-    await fake.stop();
-  });
+  /** An app reading its secret from a new {@link SecretSource} (answering the fake's secret now), its first token fetched. */
+  async function bootWithToken(
+    overrides?: Partial<TransferAuthModuleOptions>,
+  ): Promise<{ source: SecretSource; app: AuthApp; token: string }> {
+    const source = new SecretSource(rig.fake.agentSecret);
+    const app = await boot(source.provider, overrides);
+    return { source, app, token: await app.auth.getAccessToken() };
+  }
 
   describe('the provider already answers the rotated secret', () => {
     it('the next login (forceRefresh) uses it: one attempt, no error, no restart', async () => {
-      const source = new SecretSource(fake.agentSecret);
-      app = await createAuthApp(fakeOptions(fake, { agentSecret: source.provider, refresh: false }));
-      const before = await app.auth.getAccessToken();
+      const { source, app, token: before } = await bootWithToken();
 
       const rotated = newSecret();
-      fake.setAgentSecret(rotated);
+      rig.fake.setAgentSecret(rotated);
       source.value = rotated;
       const after = await app.auth.forceRefresh();
 
       expect(after).not.toBe(before);
-      expect(fake.isAccessTokenValid(after)).toBe(true);
+      expect(rig.fake.isAccessTokenValid(after)).toBe(true);
       expect(logins()).toEqual([200, 200]);
       expect(source.calls).toBe(2); // one read per login
       expect(failures(app.events)).toEqual([]);
@@ -72,18 +50,16 @@ describe('agentSecret provider: rotation against the fake (e2e)', () => {
     });
 
     it('the scheduled renewal at token expiry uses it while callers keep being served: no caller error', async () => {
-      fake.accessTtlMs = 3_000; // renewed in the background about 2.4 s after the login
-      const source = new SecretSource(fake.agentSecret);
-      app = await createAuthApp(fakeOptions(fake, { agentSecret: source.provider, refresh: false }));
-      const first = await app.auth.getAccessToken();
+      rig.fake.accessTtlMs = 3_000; // renewed in the background about 2.4 s after the login
+      const { source, app, token: first } = await bootWithToken();
 
       const rotated = newSecret();
-      fake.setAgentSecret(rotated);
+      rig.fake.setAgentSecret(rotated);
       source.value = rotated;
 
       const served: string[] = [];
       const errors: unknown[] = [];
-      while (fake.calls.auth < 2 || app.events.filter((e) => e.type === 'token.acquired').length < 2) {
+      while (rig.fake.calls.auth < 2 || app.events.filter((e) => e.type === 'token.acquired').length < 2) {
         await app.auth.getAccessToken().then(
           (token) => served.push(token),
           (error: unknown) => errors.push(error),
@@ -95,7 +71,7 @@ describe('agentSecret provider: rotation against the fake (e2e)', () => {
 
       expect(errors).toEqual([]);
       expect(second).not.toBe(first);
-      expect(fake.isAccessTokenValid(second)).toBe(true);
+      expect(rig.fake.isAccessTokenValid(second)).toBe(true);
       expect(new Set(served)).toEqual(new Set(served.includes(second) ? [first, second] : [first]));
       expect(logins()).toEqual([200, 200]);
       expect(source.calls).toBe(2);
@@ -103,21 +79,19 @@ describe('agentSecret provider: rotation against the fake (e2e)', () => {
     });
 
     it('with refresh tokens, a refresh reads no secret; a refused refresh falls back to a login with the new one', async () => {
-      const source = new SecretSource(fake.agentSecret);
-      app = await createAuthApp(fakeOptions(fake, { agentSecret: source.provider }));
-      await app.auth.getAccessToken();
+      const { source, app } = await bootWithToken({ refresh: undefined }); // the default refresh
 
       const rotated = newSecret();
-      fake.setAgentSecret(rotated);
+      rig.fake.setAgentSecret(rotated);
       source.value = rotated;
       await app.auth.forceRefresh(); // the refresh token still works upstream: no login, no read
-      expect(fake.calls).toMatchObject({ auth: 1, refresh: 1 });
+      expect(rig.fake.calls).toMatchObject({ auth: 1, refresh: 1 });
       expect(source.calls).toBe(1);
 
-      fake.revokeRefreshTokens();
+      rig.fake.revokeRefreshTokens();
       const token = await app.auth.forceRefresh();
-      expect(fake.isAccessTokenValid(token)).toBe(true);
-      expect(fake.calls).toMatchObject({ auth: 2, refresh: 2 });
+      expect(rig.fake.isAccessTokenValid(token)).toBe(true);
+      expect(rig.fake.calls).toMatchObject({ auth: 2, refresh: 2 });
       expect(logins()).toEqual([200, 200]);
       expect(source.calls).toBe(2);
       expect(failures(app.events)).toEqual([]);
@@ -126,12 +100,10 @@ describe('agentSecret provider: rotation against the fake (e2e)', () => {
 
   describe('the provider answers the rotated secret only later', () => {
     it('callers get INVALID_CREDENTIALS meanwhile; the lifecycle follows within a second of the provider changing, without forceRefresh and without hammering', async () => {
-      const source = new SecretSource(fake.agentSecret);
-      app = await createAuthApp(fakeOptions(fake, { agentSecret: source.provider, refresh: false }));
-      await app.auth.getAccessToken();
+      const { source, app } = await bootWithToken();
       useFakeClock();
       const rotated = newSecret();
-      fake.setAgentSecret(rotated); // upstream rotated; the secret manager does not have it yet
+      rig.fake.setAgentSecret(rotated); // upstream rotated; the secret manager does not have it yet
       const readsBefore = source.calls;
 
       // The app's own token is refused from now on (say a 401 from a Transfer call): it renews.
@@ -141,12 +113,12 @@ describe('agentSecret provider: rotation against the fake (e2e)', () => {
       // A caller every 50 ms; a renewal under way is waited for (real sockets) before the clock moves on.
       const call = async (): Promise<void> => {
         do {
-          await app!.auth.getAccessToken().then(
+          await app.auth.getAccessToken().then(
             (token) => outcomes.push({ at: performance.now(), token }),
             (error: unknown) => outcomes.push({ at: performance.now(), code: (error as TransferAuthError).code }),
           );
           await turn();
-        } while (app!.auth.getStatus().state === 'acquiring');
+        } while (app.auth.getStatus().state === 'acquiring');
         jest.advanceTimersByTime(50);
       };
       // 1.5 s: past the login when the first cool-down (1 s) ends, well before the second (2 s) does.
@@ -177,7 +149,7 @@ describe('agentSecret provider: rotation against the fake (e2e)', () => {
       // provider changing, by one login.
       expect(followedAfterMs).toBeLessThanOrEqual(1_000);
       const token = (outcomes.at(-1) as { token: string }).token;
-      expect(fake.isAccessTokenValid(token)).toBe(true);
+      expect(rig.fake.isAccessTokenValid(token)).toBe(true);
       expect(logins()).toEqual([200, 401, 401, 200]);
       expect(app.events.filter((e) => e.type === 'token.acquired')).toHaveLength(2);
       expect(app.logger.lines).toContainEqual(
@@ -188,11 +160,9 @@ describe('agentSecret provider: rotation against the fake (e2e)', () => {
     });
 
     it('on real timers too: the rotated secret is followed within about a second, callers refused meanwhile', async () => {
-      const source = new SecretSource(fake.agentSecret);
-      app = await createAuthApp(fakeOptions(fake, { agentSecret: source.provider, refresh: false }));
-      await app.auth.getAccessToken();
+      const { source, app } = await bootWithToken();
       const rotated = newSecret();
-      fake.setAgentSecret(rotated);
+      rig.fake.setAgentSecret(rotated);
       app.auth.invalidate();
       const codes = new Set<string>();
       const started = Date.now();
@@ -209,20 +179,18 @@ describe('agentSecret provider: rotation against the fake (e2e)', () => {
       }
       expect(codes).toEqual(new Set(['INVALID_CREDENTIALS']));
       expect(Date.now() - changedAt).toBeLessThan(1_500);
-      expect(fake.isAccessTokenValid(token as string)).toBe(true);
+      expect(rig.fake.isAccessTokenValid(token as string)).toBe(true);
       expect(logins()).toEqual([200, 401, 401, 200]);
     });
 
     it('an idle app is not woken: nothing asks the provider or the upstream until a caller comes', async () => {
-      const source = new SecretSource(fake.agentSecret);
-      app = await createAuthApp(fakeOptions(fake, { agentSecret: source.provider, refresh: false }));
-      await app.auth.getAccessToken();
+      const { source, app } = await bootWithToken();
       useFakeClock();
-      fake.setAgentSecret(newSecret());
+      rig.fake.setAgentSecret(newSecret());
       app.auth.invalidate();
       await firstValueFrom(app.auth.events$.pipe(filter((e) => e.type === 'token.failed')));
       const reads = source.calls;
-      source.value = fake.agentSecret;
+      source.value = rig.fake.agentSecret;
       // An hour: logins after a rejection never run in the background, whatever the provider says.
       for (let i = 0; i < 60; i++) {
         jest.advanceTimersByTime(60_000);
@@ -232,7 +200,7 @@ describe('agentSecret provider: rotation against the fake (e2e)', () => {
       expect(source.calls).toBe(reads);
 
       const token = await app.auth.getAccessToken(); // the first caller logs in with what the provider says now
-      expect(fake.isAccessTokenValid(token)).toBe(true);
+      expect(rig.fake.isAccessTokenValid(token)).toBe(true);
       expect(logins()).toEqual([200, 401, 200]);
       expect(source.calls).toBe(reads + 1);
     });
@@ -240,19 +208,17 @@ describe('agentSecret provider: rotation against the fake (e2e)', () => {
 
   describe('a login rejected, and the provider changed by the time it is read again', () => {
     it('the same renewal logs in again with the new secret: the caller gets a token (one 401, one 200)', async () => {
-      const source = new SecretSource(fake.agentSecret);
-      app = await createAuthApp(fakeOptions(fake, { agentSecret: source.provider, refresh: false }));
-      await app.auth.getAccessToken();
+      const { source, app } = await bootWithToken();
       const rotated = newSecret();
-      fake.setAgentSecret(rotated);
+      rig.fake.setAgentSecret(rotated);
       // The secret manager is updated while the login with the old secret is on the wire.
-      const updated = fake.waitForCalls(2, 'auth').then(() => (source.value = rotated));
+      const updated = rig.fake.waitForCalls(2, 'auth').then(() => (source.value = rotated));
 
       app.auth.invalidate();
       const token = await app.auth.getAccessToken();
       await updated;
 
-      expect(fake.isAccessTokenValid(token)).toBe(true);
+      expect(rig.fake.isAccessTokenValid(token)).toBe(true);
       expect(logins()).toEqual([200, 401, 200]);
       expect(source.calls).toBe(3); // startup; the rejected login; the re-read that found the new secret
       expect(failures(app.events)).toEqual([]);
@@ -260,11 +226,11 @@ describe('agentSecret provider: rotation against the fake (e2e)', () => {
     });
 
     it('also at startup: init succeeds after one rejected login', async () => {
-      const old = fake.agentSecret;
+      const old = rig.fake.agentSecret;
       const source = new SecretSource(old);
-      fake.setAgentSecret(newSecret());
-      const updated = fake.waitForCalls(1, 'auth').then(() => (source.value = fake.agentSecret));
-      app = await createAuthApp(fakeOptions(fake, { agentSecret: source.provider, refresh: false }));
+      rig.fake.setAgentSecret(newSecret());
+      const updated = rig.fake.waitForCalls(1, 'auth').then(() => (source.value = rig.fake.agentSecret));
+      const app = await boot(source.provider);
       await updated;
       expect(logins()).toEqual([401, 200]);
       expect(source.calls).toBe(2);
@@ -275,11 +241,9 @@ describe('agentSecret provider: rotation against the fake (e2e)', () => {
 
   describe('a login rejected, and the provider still answers the same secret', () => {
     it('the error stands and the cool-down holds: no second login at once, then after 1 s, then after 2 s', async () => {
-      const source = new SecretSource(fake.agentSecret);
-      app = await createAuthApp(fakeOptions(fake, { agentSecret: source.provider, refresh: false }));
-      await app.auth.getAccessToken();
+      const { source, app } = await bootWithToken();
       useFakeClock();
-      fake.setAgentSecret(newSecret());
+      rig.fake.setAgentSecret(newSecret());
 
       app.auth.invalidate();
       const first = await captureAuthError(app.auth.getAccessToken());
@@ -288,7 +252,7 @@ describe('agentSecret provider: rotation against the fake (e2e)', () => {
       expect(source.calls).toBe(3); // startup, the login, the re-read
 
       // Fifty callers at once: refused at once, no login; the provider asked once (the cool-down check).
-      const refused = await Promise.all(Array.from({ length: 50 }, () => captureAuthError(app!.auth.getAccessToken())));
+      const refused = await Promise.all(Array.from({ length: 50 }, () => captureAuthError(app.auth.getAccessToken())));
       expect(new Set(refused.map((e) => e.code))).toEqual(new Set(['INVALID_CREDENTIALS']));
       await turn();
       expect(logins()).toEqual([200, 401]);
@@ -320,14 +284,14 @@ describe('agentSecret provider: rotation against the fake (e2e)', () => {
   describe('a provider that fails on the re-read after a rejection', () => {
     it('the rejection stands: callers get INVALID_CREDENTIALS, not SECRET_UNAVAILABLE, and the cool-down follows', async () => {
       let failNext = false;
-      const source = new SecretSource(fake.agentSecret);
+      const source = new SecretSource(rig.fake.agentSecret);
       const provider = (): Promise<string> => {
         if (failNext) return Promise.reject(new Error('secret manager down'));
-        failNext = fake.calls.auth > 0 && source.value !== fake.agentSecret; // fail the read after the login
+        failNext = rig.fake.calls.auth > 0 && source.value !== rig.fake.agentSecret; // fail the read after the login
         return source.provider();
       };
-      app = await createAuthApp(fakeOptions(fake, { agentSecret: provider, refresh: false }));
-      fake.setAgentSecret(newSecret());
+      const app = await boot(provider);
+      rig.fake.setAgentSecret(newSecret());
       app.auth.invalidate();
       const error = await captureAuthError(app.auth.getAccessToken());
       expect(failNext).toBe(true);
@@ -341,18 +305,18 @@ describe('agentSecret provider: rotation against the fake (e2e)', () => {
 
   describe('the provider is read once per login, never on the cached path', () => {
     it('1,000 cached calls read nothing; each forced login reads it once', async () => {
-      const source = new SecretSource(fake.agentSecret);
-      app = await createAuthApp(fakeOptions(fake, { agentSecret: source.provider, refresh: false }));
+      const source = new SecretSource(rig.fake.agentSecret);
+      const app = await boot(source.provider);
       expect(source.calls).toBe(1);
 
       const token = await app.auth.getAccessToken();
       for (let i = 0; i < 1_000; i++) expect(await app.auth.getAccessToken()).toBe(token);
       expect(source.calls).toBe(1);
-      expect(fake.calls.auth).toBe(1);
+      expect(rig.fake.calls.auth).toBe(1);
 
       for (let i = 0; i < 3; i++) await app.auth.forceRefresh();
-      await Promise.all(Array.from({ length: 20 }, () => app!.auth.forceRefresh())); // one shared login
-      expect(fake.calls.auth).toBe(5);
+      await Promise.all(Array.from({ length: 20 }, () => app.auth.forceRefresh())); // one shared login
+      expect(rig.fake.calls.auth).toBe(5);
       expect(source.calls).toBe(5);
     });
   });

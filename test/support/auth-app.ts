@@ -1,12 +1,13 @@
 import { Logger, type INestApplicationContext, type LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
+  getTransferAuthToken,
   TransferAuthModule,
-  TransferAuthService,
   type TransferAuthEvent,
   type TransferAuthModuleOptions,
+  type TransferAuthService,
 } from 'nestjs-freedompay-transfer-auth';
-import type { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
+import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import type { Subscription } from 'rxjs';
 import { fakeUrl } from './e2e';
 
@@ -38,6 +39,13 @@ export class CapturingLogger implements LoggerService {
   }
 }
 
+/** A {@link CapturingLogger} installed as every Nest logger's output: lines asserted on, not printed. */
+export function installCapturingLogger(): CapturingLogger {
+  const logger = new CapturingLogger();
+  Logger.overrideLogger(logger);
+  return logger;
+}
+
 export interface AuthApp {
   app: INestApplicationContext;
   auth: TransferAuthService;
@@ -63,14 +71,16 @@ export function fakeOptions(
 
 /**
  * Boots a real Nest application context with `TransferAuthModule.forRoot(options)` (init included, so
- * `fetchOnStartup` runs), a capturing logger and an event recorder. Always `await close()` it.
+ * `fetchOnStartup` runs), a capturing logger and an event recorder. With `name`, the registration is
+ * named (`forRoot({ ...options, name })`) and `auth` is its service. Always `await close()` it.
  */
-export async function createAuthApp(options: TransferAuthModuleOptions): Promise<AuthApp> {
-  const logger = new CapturingLogger();
-  Logger.overrideLogger(logger);
-  const moduleRef = await Test.createTestingModule({ imports: [TransferAuthModule.forRoot(options)] }).compile();
+export async function createAuthApp(options: TransferAuthModuleOptions, name?: string): Promise<AuthApp> {
+  const logger = installCapturingLogger();
+  const moduleRef = await Test.createTestingModule({
+    imports: [TransferAuthModule.forRoot({ ...options, ...(name === undefined ? {} : { name }) })],
+  }).compile();
   moduleRef.useLogger(logger);
-  const auth = moduleRef.get(TransferAuthService);
+  const auth = moduleRef.get<TransferAuthService>(getTransferAuthToken(name));
   const events: TransferAuthEvent[] = [];
   const subscription: Subscription = auth.events$.subscribe((event) => events.push(event));
   try {
@@ -88,6 +98,47 @@ export async function createAuthApp(options: TransferAuthModuleOptions): Promise
     close: async () => {
       subscription.unsubscribe();
       await moduleRef.close();
+    },
+  };
+}
+
+export type FakeServerOptions = ConstructorParameters<typeof FakeTransferServer>[0];
+
+/** What {@link trackFakesAndApps} hands a describe block. */
+export interface FakesAndApps {
+  /** A started fake, stopped after the test. */
+  fakeServer(options?: FakeServerOptions): Promise<FakeTransferServer>;
+  /** `app`, closed after the test (before the fakes are stopped). */
+  track(app: AuthApp): AuthApp;
+  /** Closes a tracked `app` now (and not again after the test). */
+  close(app: AuthApp): Promise<void>;
+}
+
+/**
+ * For a describe block: after each test, every app given to `track` is closed, then `afterApps` runs,
+ * then every fake started through `fakeServer` is stopped.
+ */
+export function trackFakesAndApps(afterApps?: () => void): FakesAndApps {
+  const fakes: FakeTransferServer[] = [];
+  const apps: AuthApp[] = [];
+  afterEach(async () => {
+    for (const app of apps.splice(0)) await app.close();
+    afterApps?.();
+    for (const fake of fakes.splice(0)) await fake.stop();
+  });
+  return {
+    async fakeServer(options = {}) {
+      const fake = await new FakeTransferServer(options).start();
+      fakes.push(fake);
+      return fake;
+    },
+    track(app) {
+      apps.push(app);
+      return app;
+    },
+    async close(app) {
+      apps.splice(apps.indexOf(app), 1);
+      await app.close();
     },
   };
 }

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, sep } from 'node:path';
 import { inspect } from 'node:util';
@@ -44,30 +44,38 @@ export function expectAuthError(error: unknown, code: TransferAuthErrorCode): as
   expect((error as TransferAuthError).code).toBe(code);
 }
 
+/** Starts `server` on a free port of 127.0.0.1; returns the port. */
+export async function listenLocally(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+/** Closes `server`, dropping the connections still open (nothing when it is undefined). */
+export async function closeServer(server: Server | undefined): Promise<void> {
+  if (server === undefined) return;
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
 /** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
 export async function unusedPort(): Promise<number> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenLocally(server);
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
 
-/** A plain local HTTP server that counts every request it gets: the target of redirect tests. */
-export class CountingServer {
-  hits = 0;
+/** A local HTTP server on a free port of 127.0.0.1 that answers with `handle`. */
+export abstract class LocalHttpServer {
   private server: Server | undefined;
   private port = 0;
 
+  protected abstract handle(req: IncomingMessage, res: ServerResponse): void;
+
   async start(): Promise<this> {
-    const server = createServer((req, res) => {
-      this.hits++;
-      req.resume();
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const server = createServer((req, res) => this.handle(req, res));
+    this.port = await listenLocally(server);
     this.server = server;
-    this.port = (server.address() as AddressInfo).port;
     return this;
   }
 
@@ -78,9 +86,18 @@ export class CountingServer {
   async stop(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (server === undefined) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server);
+  }
+}
+
+/** A plain local HTTP server that counts every request it gets: the target of redirect tests. */
+export class CountingServer extends LocalHttpServer {
+  hits = 0;
+
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
+    this.hits++;
+    req.resume();
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
   }
 }
 

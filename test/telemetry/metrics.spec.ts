@@ -1,39 +1,18 @@
 import { DataPointType, type MetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
-import { AGENTS_PATH, TransferHttpService, type TransferAuthModuleOptions } from 'nestjs-freedompay-transfer-auth';
-import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
+import { AGENTS_PATH, TransferHttpService } from 'nestjs-freedompay-transfer-auth';
 import { firstValueFrom } from 'rxjs';
-import { fakeOptions, type AuthApp } from '../support/auth-app';
+import { createAuthApp, fakeOptions } from '../support/auth-app';
 import { captureAuthError, expectAuthError, secretsOf, sleep, waitFor } from '../support/e2e';
 import { SecretGuard } from '../support/secret-guard';
-import { A, bootAuth, ControllableStore, M, TelemetryHarness, type Collected } from './support';
+import { A, M, telemetryRig, type Collected } from './support';
 
 /**
  * The metrics of issue 12, read with an in-memory reader from the real module against the fake upstream
  * over real sockets: names, units, kinds, attributes and values after scripted scenarios.
  */
 describe('OpenTelemetry metrics (e2e)', () => {
-  let harness: TelemetryHarness;
-  const fakes: FakeTransferServer[] = [];
-  const apps: AuthApp[] = [];
-  const stores: ControllableStore[] = [];
-
-  async function fakeServer(options: ConstructorParameters<typeof FakeTransferServer>[0] = {}) {
-    const fake = await new FakeTransferServer(options).start();
-    fakes.push(fake);
-    return fake;
-  }
-
-  async function boot(options: TransferAuthModuleOptions, name?: string): Promise<AuthApp> {
-    const app = await bootAuth(options, name);
-    apps.push(app);
-    return app;
-  }
-
-  function store(): ControllableStore {
-    const created = new ControllableStore();
-    stores.push(created);
-    return created;
-  }
+  const rig = telemetryRig();
+  const { fakeServer, boot, store } = rig;
 
   /** A counter: a monotonic sum with this unit. */
   function expectCounter(c: Collected, name: string, unit: string): void {
@@ -55,23 +34,12 @@ describe('OpenTelemetry metrics (e2e)', () => {
     return c.points(name).map((p) => ({ attributes: p.attributes, value: p.value }));
   }
 
-  beforeEach(() => {
-    harness = TelemetryHarness.install();
-  });
-
-  afterEach(async () => {
-    for (const app of apps.splice(0)) await app.close();
-    for (const s of stores.splice(0)) s.releaseHung();
-    for (const fake of fakes.splice(0)) await fake.stop();
-    await harness.teardown();
-  });
-
   describe('renewals', () => {
     it('renewal ok: one login counted, its duration in seconds, time left on both tokens ~ the TTLs', async () => {
       const fake = await fakeServer({ accessTtlMs: 3_600_000, refreshTtlMs: 86_400_000 });
       const { auth } = await boot(fakeOptions(fake)); // fetchOnStartup: one Get token
       await auth.getAccessToken();
-      const c = await harness.collect();
+      const c = await rig.harness.collect();
 
       expectCounter(c, M.renewals, '{renewal}');
       expect(pointsOf(c, M.renewals)).toEqual([
@@ -113,18 +81,18 @@ describe('OpenTelemetry metrics (e2e)', () => {
     it('time left is 0 with no token cached yet, and counts down between collections', async () => {
       const fake = await fakeServer({ accessTtlMs: 600_000, refreshTtlMs: 1_200_000 });
       const { auth } = await boot(fakeOptions(fake, { fetchOnStartup: false }));
-      let c = await harness.collect();
+      let c = await rig.harness.collect();
       expect(c.gauge(M.accessTimeLeft)).toEqual([0]);
       expect(c.gauge(M.refreshTimeLeft)).toEqual([0]);
 
       await auth.getAccessToken();
-      c = await harness.collect();
+      c = await rig.harness.collect();
       const [first] = c.gauge(M.accessTimeLeft);
       expect(first).toBeGreaterThan(590);
       expect(first).toBeLessThanOrEqual(600);
       expect(c.gauge(M.refreshTimeLeft)[0]).toBeGreaterThan(1_190);
       await sleep(60);
-      const [later] = (await harness.collect()).gauge(M.accessTimeLeft);
+      const [later] = (await rig.harness.collect()).gauge(M.accessTimeLeft);
       expect(later).toBeLessThan(first as number);
       expect(later).toBeGreaterThan((first as number) - 5);
     });
@@ -140,7 +108,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       expect(third).not.toBe(second);
       expect(fake.calls).toMatchObject({ auth: 2, refresh: 2 });
 
-      const c = await harness.collect();
+      const c = await rig.harness.collect();
       expect(pointsOf(c, M.renewals)).toEqual(
         expect.arrayContaining([
           { attributes: { [A.name]: 'default', [A.kind]: 'login', [A.outcome]: 'ok' }, value: 2 },
@@ -170,7 +138,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       expectAuthError(await captureAuthError(auth.getAccessToken()), 'UPSTREAM_UNAVAILABLE');
       expect(fake.calls.auth).toBe(1); // the second was refused without a call
 
-      const c = await harness.collect();
+      const c = await rig.harness.collect();
       expect(pointsOf(c, M.renewals)).toEqual([
         { attributes: { [A.name]: 'default', [A.kind]: 'login', [A.outcome]: 'UPSTREAM_UNAVAILABLE' }, value: 1 },
       ]);
@@ -197,14 +165,14 @@ describe('OpenTelemetry metrics (e2e)', () => {
       const { auth } = await boot(fakeOptions(fake, { fetchOnStartup: false }));
       fake.failNext('auth', { kind: 'reset' });
       expectAuthError(await captureAuthError(auth.getAccessToken()), 'UPSTREAM_UNAVAILABLE');
-      const c1 = await harness.collect();
+      const c1 = await rig.harness.collect();
       expect(c1.sum(M.renewals, { [A.kind]: 'login', [A.outcome]: 'UPSTREAM_UNAVAILABLE' })).toBe(1);
       expect(c1.sum(M.renewals, { [A.outcome]: 'ok' })).toBe(0);
       expect(c1.histogram(M.waitDuration, { [A.outcome]: 'UPSTREAM_UNAVAILABLE' }).count).toBe(1);
 
       // forceRefresh() skips the backoff (or joins the background retry that fakeOptions' 10-50 ms backoff starts).
       await expect(auth.forceRefresh()).resolves.toMatch(/^fake-at-/);
-      const c2 = await harness.collect();
+      const c2 = await rig.harness.collect();
       expect(c2.sum(M.renewals, { [A.kind]: 'login', [A.outcome]: 'ok' })).toBe(1);
       expect(c2.sum(M.renewals, { [A.kind]: 'login', [A.outcome]: 'UPSTREAM_UNAVAILABLE' })).toBe(1);
     });
@@ -218,7 +186,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       expectAuthError(await captureAuthError(auth.getAccessToken()), 'INVALID_CREDENTIALS'); // cool-down: 1 s
       expect(fake.calls.auth).toBe(1);
 
-      const c = await harness.collect();
+      const c = await rig.harness.collect();
       expect(pointsOf(c, M.renewals)).toEqual([
         { attributes: { [A.name]: 'default', [A.kind]: 'login', [A.outcome]: 'INVALID_CREDENTIALS' }, value: 1 },
       ]);
@@ -231,10 +199,10 @@ describe('OpenTelemetry metrics (e2e)', () => {
 
     it('rejected credentials at startup: the init fails, the login is counted, and no gauge is left behind', async () => {
       const fake = await fakeServer();
-      await expect(bootAuth(fakeOptions(fake, { agentSecret: 'test-secret-wrong-0123456789abcdef' }))).rejects.toThrow(
-        /rejected the agent credentials/,
-      );
-      const c = await harness.collect();
+      await expect(
+        createAuthApp(fakeOptions(fake, { agentSecret: 'test-secret-wrong-0123456789abcdef' })),
+      ).rejects.toThrow(/rejected the agent credentials/);
+      const c = await rig.harness.collect();
       expect(c.sum(M.renewals, { [A.kind]: 'login', [A.outcome]: 'INVALID_CREDENTIALS' })).toBe(1);
       expect(c.points(M.accessTimeLeft)).toEqual([]);
       expect(c.points(M.refreshTimeLeft)).toEqual([]);
@@ -252,7 +220,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       auth.invalidate(replacement); // refused at once too: not renewed again so soon
       await expect(auth.getAccessToken()).resolves.toBe(replacement);
 
-      const c = await harness.collect();
+      const c = await rig.harness.collect();
       expectCounter(c, M.invalidations, '{invalidation}');
       const byOutcome = Object.fromEntries(
         c.points(M.invalidations).map((p) => [String(p.attributes[A.outcome]), p.value]),
@@ -275,7 +243,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       expect(response.status).toBe(200);
       expect(fake.calls.agents).toBe(2);
 
-      const c = await harness.collect();
+      const c = await rig.harness.collect();
       expect(pointsOf(c, M.invalidations)).toEqual([
         { attributes: { [A.name]: 'default', [A.outcome]: 'dropped' }, value: 1 },
       ]);
@@ -293,7 +261,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       expect(new Set(tokens).size).toBe(1);
       expect(fake.calls.auth).toBe(1);
 
-      let c = await harness.collect();
+      let c = await rig.harness.collect();
       expect(c.points(M.waitDuration).map((p) => p.attributes)).toEqual([{ [A.name]: 'default', [A.outcome]: 'ok' }]);
       const waits = c.histogram(M.waitDuration, { [A.outcome]: 'ok' });
       expect(waits.count).toBe(N);
@@ -304,7 +272,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
 
       // Cached calls do not wait, and are not recorded.
       for (let i = 0; i < 50; i++) await auth.getAccessToken();
-      c = await harness.collect();
+      c = await rig.harness.collect();
       expect(c.histogram(M.waitDuration, { [A.outcome]: 'ok' }).count).toBe(N);
     });
   });
@@ -326,7 +294,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       fake.failNext('refresh', { kind: 'status', status: 500 });
       // Failures carry the same attributes: refresh 500, then the fallback Get token 500.
       expectAuthError(await captureAuthError(payouts.auth.forceRefresh()), 'UPSTREAM_UNAVAILABLE');
-      const c = await harness.collect();
+      const c = await rig.harness.collect();
 
       const names = ['default', 'billing', 'payouts'];
       for (const metric of [M.renewals, M.renewalDuration, M.waitDuration, M.invalidations, M.accessTimeLeft]) {
@@ -368,11 +336,11 @@ describe('OpenTelemetry metrics (e2e)', () => {
         await auth.getAccessToken();
         await auth.forceRefresh();
       }
-      const c = await harness.collect();
+      const c = await rig.harness.collect();
       expect(c.points(M.renewals, { [A.name]: 'loud' }).length).toBeGreaterThan(0);
       expect(c.allPoints().filter((p) => p.attributes[A.name] !== 'loud')).toEqual([]);
-      await harness.tracerProvider.forceFlush();
-      const spans = harness.spans();
+      await rig.harness.tracerProvider.forceFlush();
+      const spans = rig.harness.spans();
       expect(spans.filter((s) => s.attributes[A.name] === 'loud').length).toBeGreaterThan(0);
       expect(spans.filter((s) => s.attributes[A.name] !== 'loud')).toEqual([]);
     });
@@ -380,15 +348,14 @@ describe('OpenTelemetry metrics (e2e)', () => {
     it('gauges report nothing once the app is shut down; counters keep their totals', async () => {
       const fake = await fakeServer();
       const app = await boot(fakeOptions(fake, { store: store() }));
-      let c = await harness.collect();
+      let c = await rig.harness.collect();
       expect(c.gauge(M.accessTimeLeft)).toHaveLength(1);
       expect(c.gauge(M.refreshTimeLeft)).toHaveLength(1);
       expect(c.gauge(M.degraded)).toEqual([0]);
-      c = await harness.collect(); // read again: still there while the app runs
+      c = await rig.harness.collect(); // read again: still there while the app runs
       expect(c.gauge(M.accessTimeLeft)).toHaveLength(1);
-      await app.close();
-      apps.splice(apps.indexOf(app), 1);
-      c = await harness.collect();
+      await rig.close(app);
+      c = await rig.harness.collect();
       expect(c.points(M.accessTimeLeft)).toEqual([]);
       expect(c.points(M.refreshTimeLeft)).toEqual([]);
       expect(c.points(M.degraded)).toEqual([]);
@@ -402,7 +369,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       const shared = store();
       await boot(fakeOptions(fake, { store: shared }));
       expect(shared.size).toBe(1);
-      const c = await harness.collect();
+      const c = await rig.harness.collect();
       expectCounter(c, M.locks, '{attempt}');
       expect(pointsOf(c, M.locks)).toEqual([
         { attributes: { [A.name]: 'default', [A.outcome]: 'acquired' }, value: 1 },
@@ -421,7 +388,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       expect(await second.auth.getAccessToken()).toBe(await first.auth.getAccessToken());
       expect(fake.calls.auth).toBe(1);
 
-      const c = await harness.collect();
+      const c = await rig.harness.collect();
       expectCounter(c, M.adoptions, '{token}');
       expect(pointsOf(c, M.adoptions)).toEqual([{ attributes: { [A.name]: 'second' }, value: 1 }]);
       expect(c.sum(M.renewals, { [A.name]: 'second' })).toBe(0);
@@ -435,14 +402,14 @@ describe('OpenTelemetry metrics (e2e)', () => {
       const shared = store();
       const first = await boot(fakeOptions(fake, { store: shared }), 'first');
       const second = await boot(fakeOptions(fake, { store: shared }), 'second'); // adopts at startup
-      let c = await harness.collect();
+      let c = await rig.harness.collect();
       expect(c.sum(M.adoptions, { [A.name]: 'second' })).toBe(1);
 
       const renewed = await first.auth.forceRefresh();
       const fingerprint = first.auth.getStatus().accessTokenFingerprint;
       await waitFor(() => second.auth.getStatus().accessTokenFingerprint === fingerprint, 'the second app adopting');
       expect(await second.auth.getAccessToken()).toBe(renewed);
-      c = await harness.collect();
+      c = await rig.harness.collect();
       expect(pointsOf(c, M.adoptions)).toEqual([{ attributes: { [A.name]: 'second' }, value: 2 }]);
       expect(c.sum(M.renewals, { [A.name]: 'second' })).toBe(0);
       expect(c.sum(M.renewals, { [A.name]: 'first', [A.kind]: 'refresh', [A.outcome]: 'ok' })).toBe(1);
@@ -461,7 +428,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       expect(b).toBe(a);
       expect(fake.calls.auth).toBe(1);
 
-      const c = await harness.collect();
+      const c = await rig.harness.collect();
       expect(c.sum(M.locks, { [A.name]: 'first', [A.outcome]: 'acquired' })).toBe(1);
       expect(c.sum(M.locks, { [A.name]: 'second', [A.outcome]: 'busy' })).toBeGreaterThanOrEqual(1);
       expect(c.sum(M.locks, { [A.name]: 'second', [A.outcome]: 'acquired' })).toBe(0);
@@ -478,7 +445,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       await expect(auth.getAccessToken()).resolves.toMatch(/^fake-at-/); // renewed alone
       expect(shared.calls.write).toBe(0);
 
-      let c = await harness.collect();
+      let c = await rig.harness.collect();
       expect(pointsOf(c, M.locks)).toEqual([{ attributes: { [A.name]: 'default', [A.outcome]: 'down' }, value: 1 }]);
       expectCounter(c, M.storeErrors, '{error}');
       expect(pointsOf(c, M.storeErrors)).toEqual([
@@ -491,7 +458,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
 
       shared.fail.clear();
       await auth.forceRefresh();
-      c = await harness.collect();
+      c = await rig.harness.collect();
       expect(c.gauge(M.degraded)).toEqual([0]);
       expect(c.sum(M.locks, { [A.outcome]: 'acquired' })).toBe(1);
       expect(c.sum(M.storeErrors)).toBe(1);
@@ -503,7 +470,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       const shared = store();
       shared.fail.add('write');
       const { auth } = await boot(fakeOptions(fake, { store: shared }));
-      let c = await harness.collect();
+      let c = await rig.harness.collect();
       expect(c.sum(M.locks, { [A.outcome]: 'acquired' })).toBe(1);
       expect(pointsOf(c, M.storeErrors)).toEqual([
         {
@@ -516,7 +483,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       shared.fail.clear();
       shared.fail.add('read');
       await auth.forceRefresh();
-      c = await harness.collect();
+      c = await rig.harness.collect();
       expect(c.sum(M.storeErrors, { [A.storeOperation]: 'read', [A.errorType]: 'StoreUnavailableError' })).toBe(1);
       expect(c.sum(M.storeErrors, { [A.storeOperation]: 'write' })).toBe(1);
       expect(c.gauge(M.degraded)).toEqual([1]);
@@ -531,7 +498,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
       await expect(auth.getAccessToken()).resolves.toMatch(/^fake-at-/);
 
-      let c = await harness.collect();
+      let c = await rig.harness.collect();
       expect(pointsOf(c, M.storeErrors)).toEqual([
         { attributes: { [A.name]: 'default', [A.storeOperation]: 'read', [A.errorType]: 'timeout' }, value: 1 },
       ]);
@@ -540,7 +507,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       shared.hang.clear();
       shared.releaseHung();
       await auth.forceRefresh();
-      c = await harness.collect();
+      c = await rig.harness.collect();
       expect(c.gauge(M.degraded)).toEqual([0]);
       expect(c.sum(M.storeErrors)).toBe(1);
     });

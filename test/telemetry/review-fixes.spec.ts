@@ -1,7 +1,7 @@
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
-import { fakeOptions, type AuthApp } from '../support/auth-app';
+import { createAuthApp, fakeOptions, type AuthApp } from '../support/auth-app';
 import { captureAuthError } from '../support/e2e';
-import { A, bootAuth, M, TelemetryHarness } from './support';
+import { A, M, TelemetryHarness } from './support';
 
 /** What the first review of the metrics found, as tests. */
 describe('OpenTelemetry metrics: review findings (e2e)', () => {
@@ -9,8 +9,8 @@ describe('OpenTelemetry metrics: review findings (e2e)', () => {
   let fake: FakeTransferServer;
   const apps: AuthApp[] = [];
 
-  async function boot(...args: Parameters<typeof bootAuth>): Promise<AuthApp> {
-    const app = await bootAuth(...args);
+  async function boot(...args: Parameters<typeof createAuthApp>): Promise<AuthApp> {
+    const app = await createAuthApp(...args);
     apps.push(app);
     return app;
   }

@@ -1,17 +1,12 @@
 import { SpanKind, SpanStatusCode, trace, type SpanContext } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import {
-  AGENTS_PATH,
-  TransferHttpService,
-  type TransferAuthModuleOptions,
-  type TransferAuthService,
-} from 'nestjs-freedompay-transfer-auth';
-import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
+import { AGENTS_PATH, TransferHttpService, type TransferAuthService } from 'nestjs-freedompay-transfer-auth';
+import type { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import { firstValueFrom } from 'rxjs';
-import { fakeOptions, type AuthApp } from '../support/auth-app';
+import { fakeOptions } from '../support/auth-app';
 import { captureAuthError, expectAuthError, secretsOf, waitFor } from '../support/e2e';
 import { SecretGuard } from '../support/secret-guard';
-import { A, bootAuth, SCOPE, spanRecord, TelemetryHarness } from './support';
+import { A, SCOPE, spanRecord, telemetryRig } from './support';
 
 const AUTH_PATH = '/v5/partner/transfer/agent/auth';
 const LOGIN = 'freedompay.transfer.auth';
@@ -22,25 +17,12 @@ const REFRESH = 'freedompay.transfer.auth.refresh';
  * any of them, the caller's span as parent when a caller waits, none for a background renewal.
  */
 describe('OpenTelemetry spans (e2e)', () => {
-  let harness: TelemetryHarness;
-  const fakes: FakeTransferServer[] = [];
-  const apps: AuthApp[] = [];
-
-  async function fakeServer(options: ConstructorParameters<typeof FakeTransferServer>[0] = {}) {
-    const fake = await new FakeTransferServer(options).start();
-    fakes.push(fake);
-    return fake;
-  }
-
-  async function boot(options: TransferAuthModuleOptions, name?: string): Promise<AuthApp> {
-    const app = await bootAuth(options, name);
-    apps.push(app);
-    return app;
-  }
+  const rig = telemetryRig();
+  const { fakeServer, boot } = rig;
 
   async function spans(): Promise<ReadableSpan[]> {
-    await harness.tracerProvider.forceFlush();
-    return harness.spans();
+    await rig.harness.tracerProvider.forceFlush();
+    return rig.harness.spans();
   }
 
   /** Runs `work` inside an active span named `caller`; resolves the span's context once it ended. */
@@ -55,19 +37,21 @@ describe('OpenTelemetry spans (e2e)', () => {
     });
   }
 
-  function port(fake: FakeTransferServer): number {
-    return Number(new URL(fake.url).port);
+  /** Every attribute of the span of a POST to `fake` at `path` answered 200, and nothing else. */
+  function answeredCall(
+    fake: FakeTransferServer,
+    { name, kind, path }: { name: string; kind: 'login' | 'refresh'; path: string },
+  ): Record<string, unknown> {
+    return {
+      [A.name]: name,
+      [A.kind]: kind,
+      'http.request.method': 'POST',
+      'server.address': '127.0.0.1',
+      'server.port': Number(new URL(fake.url).port),
+      'url.full': `${fake.url}${path}`,
+      'http.response.status_code': 200,
+    };
   }
-
-  beforeEach(() => {
-    harness = TelemetryHarness.install();
-  });
-
-  afterEach(async () => {
-    for (const app of apps.splice(0)) await app.close();
-    for (const fake of fakes.splice(0)) await fake.stop();
-    await harness.teardown();
-  });
 
   it('Get token: one CLIENT span named freedompay.transfer.auth with HTTP client attributes', async () => {
     const fake = await fakeServer();
@@ -79,15 +63,7 @@ describe('OpenTelemetry spans (e2e)', () => {
     expect(login.name).toBe(LOGIN);
     expect(login.kind).toBe(SpanKind.CLIENT);
     expect(login.instrumentationScope.name).toBe(SCOPE);
-    expect(login.attributes).toEqual({
-      [A.name]: 'default',
-      [A.kind]: 'login',
-      'http.request.method': 'POST',
-      'server.address': '127.0.0.1',
-      'server.port': port(fake),
-      'url.full': `${fake.url}${AUTH_PATH}`,
-      'http.response.status_code': 200,
-    });
+    expect(login.attributes).toEqual(answeredCall(fake, { name: 'default', kind: 'login', path: AUTH_PATH }));
     expect(login.status.code).toBe(SpanStatusCode.UNSET);
     expect(login.events).toEqual([]);
     expect(login.parentSpanContext).toBeUndefined();
@@ -104,15 +80,7 @@ describe('OpenTelemetry spans (e2e)', () => {
     expect(all.map((s) => s.name)).toEqual([LOGIN, REFRESH]);
     const span = all[1] as ReadableSpan;
     expect(span.kind).toBe(SpanKind.CLIENT);
-    expect(span.attributes).toEqual({
-      [A.name]: 'payouts',
-      [A.kind]: 'refresh',
-      'http.request.method': 'POST',
-      'server.address': '127.0.0.1',
-      'server.port': port(fake),
-      'url.full': `${fake.url}${refresh.path}`,
-      'http.response.status_code': 200,
-    });
+    expect(span.attributes).toEqual(answeredCall(fake, { name: 'payouts', kind: 'refresh', path: refresh.path }));
     expect(span.status.code).toBe(SpanStatusCode.UNSET);
     expect(fake.calls).toMatchObject({ auth: 1, refresh: 1 });
   });
@@ -204,7 +172,7 @@ describe('OpenTelemetry spans (e2e)', () => {
     expect(span?.parentSpanContext?.spanId).toBe(caller.spanId);
     expect(span?.spanContext().traceId).toBe(caller.traceId);
     // The caller's own context is left as it was.
-    const callerSpan = harness.allSpans().find((s) => s.name === 'caller');
+    const callerSpan = rig.harness.allSpans().find((s) => s.name === 'caller');
     expect(callerSpan?.spanContext().spanId).toBe(caller.spanId);
     expect(callerSpan?.parentSpanContext).toBeUndefined();
   });
@@ -244,7 +212,7 @@ describe('OpenTelemetry spans (e2e)', () => {
     const fake = await fakeServer({ accessTtlMs: 2_000 });
     const { auth } = await boot(fakeOptions(fake, { fetchOnStartup: false }));
     const { caller } = await asCaller(() => auth.getAccessToken());
-    await waitFor(() => harness.spans().some((s) => s.name === REFRESH), 'the scheduled refresh span', {
+    await waitFor(() => rig.harness.spans().some((s) => s.name === REFRESH), 'the scheduled refresh span', {
       timeoutMs: 8_000,
     });
     const [login, background] = (await spans()) as [ReadableSpan, ReadableSpan];
@@ -281,7 +249,7 @@ describe('OpenTelemetry spans (e2e)', () => {
     const all = await spans();
     expect(all.length).toBe(fake.calls.auth + fake.calls.refresh);
     expect(all.length).toBeGreaterThan(15);
-    const collected = await harness.collect();
+    const collected = await rig.harness.collect();
     const guard = new SecretGuard();
     all.forEach((span, i) => guard.value(`span#${i} ${span.name}`, spanRecord(span)));
     guard.value('metric points', collected.allPoints());

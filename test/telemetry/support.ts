@@ -1,5 +1,3 @@
-import { Logger, type INestApplicationContext } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { context, metrics, trace, type Attributes, type AttributeValue } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
@@ -18,15 +16,13 @@ import {
   SimpleSpanProcessor,
   type ReadableSpan,
 } from '@opentelemetry/sdk-trace-base';
-import {
-  getTransferAuthToken,
-  TransferAuthModule,
-  type TransferAuthEvent,
-  type TransferAuthModuleOptions,
-  type TransferAuthService,
+import type {
+  StoredTransferToken,
+  TransferAuthModuleOptions,
+  TransferTokenStore,
+  TransferTokenStoreLock,
 } from 'nestjs-freedompay-transfer-auth';
-import type { StoredTransferToken, TransferTokenStore, TransferTokenStoreLock } from 'nestjs-freedompay-transfer-auth';
-import { CapturingLogger, type AuthApp } from '../support/auth-app';
+import { createAuthApp, trackFakesAndApps, type AuthApp, type FakesAndApps } from '../support/auth-app';
 
 /** The meter's and the tracer's name: the package's (the contract, spelled out, not imported from lib). */
 export const SCOPE = 'nestjs-freedompay-transfer-auth';
@@ -233,37 +229,6 @@ export function spanRecord(span: ReadableSpan): Record<string, unknown> {
   };
 }
 
-/** An app context with one registration (named or not), a capturing logger and an event recorder. */
-export async function bootAuth(options: TransferAuthModuleOptions, name?: string): Promise<AuthApp> {
-  const logger = new CapturingLogger();
-  Logger.overrideLogger(logger);
-  const moduleRef = await Test.createTestingModule({
-    imports: [TransferAuthModule.forRoot({ ...options, ...(name === undefined ? {} : { name }) })],
-  }).compile();
-  moduleRef.useLogger(logger);
-  const auth = moduleRef.get<TransferAuthService>(getTransferAuthToken(name));
-  const events: TransferAuthEvent[] = [];
-  const subscription = auth.events$.subscribe((event) => events.push(event));
-  try {
-    await moduleRef.init();
-  } catch (error) {
-    subscription.unsubscribe();
-    await moduleRef.close().catch(() => undefined);
-    throw error;
-  }
-  const app: INestApplicationContext = moduleRef;
-  return {
-    app,
-    auth,
-    logger,
-    events,
-    close: async () => {
-      subscription.unsubscribe();
-      await moduleRef.close();
-    },
-  };
-}
-
 export type StoreOperationName = 'read' | 'write' | 'lock';
 
 /** The error a {@link ControllableStore} fails with: its name is what `error.type` should say. */
@@ -341,4 +306,48 @@ export class ControllableStore implements TransferTokenStore {
     if (this.fail.has(operation)) return Promise.reject(new StoreUnavailableError(`${operation} failed`));
     return Promise.resolve(result());
   }
+}
+
+/** What {@link telemetryRig} hands a describe block. */
+export interface TelemetryRig extends Pick<FakesAndApps, 'fakeServer' | 'close'> {
+  /** The current test's providers. */
+  readonly harness: TelemetryHarness;
+  /** {@link createAuthApp}, closed after the test. */
+  boot(options: TransferAuthModuleOptions, name?: string): Promise<AuthApp>;
+  /** A {@link ControllableStore} whose hung calls are released once the apps are closed. */
+  store(): ControllableStore;
+}
+
+/**
+ * For a describe block: a {@link TelemetryHarness} installed before each test; after it, the apps closed,
+ * the stores' hung calls released, the fakes stopped, and then the harness torn down.
+ */
+export function telemetryRig(): TelemetryRig {
+  let harness: TelemetryHarness | undefined;
+  const stores: ControllableStore[] = [];
+  beforeEach(() => {
+    harness = TelemetryHarness.install();
+  });
+  const { fakeServer, track, close } = trackFakesAndApps(() => {
+    for (const s of stores.splice(0)) s.releaseHung();
+  });
+  // After the hook above: Jest runs one block's afterEach hooks in the order they were declared.
+  afterEach(async () => {
+    await harness?.teardown();
+    harness = undefined;
+  });
+  return {
+    get harness(): TelemetryHarness {
+      if (harness === undefined) throw new Error('no telemetry harness outside a test');
+      return harness;
+    },
+    fakeServer,
+    close,
+    boot: async (options, name) => track(await createAuthApp(options, name)),
+    store: () => {
+      const created = new ControllableStore();
+      stores.push(created);
+      return created;
+    },
+  };
 }
