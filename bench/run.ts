@@ -6,6 +6,7 @@ import { fleet } from './cases/fleet';
 import { refreshLatency } from './cases/refresh-latency';
 import { requestOverhead } from './cases/request-overhead';
 import { stampede } from './cases/stampede';
+import { telemetryCost } from './cases/telemetry';
 import { withoutModule } from './cases/without-module';
 import type { BenchConfig } from './support/config';
 import { METHOD_NOTES } from './support/notes';
@@ -32,6 +33,7 @@ const CASES: readonly Case[] = [
   { title: '5. Long run (100k refresh cycles)', run: longRun },
   { title: '6. Refresh latency', run: refreshLatency },
   { title: '7. Fleet (child processes, Redis)', run: fleet },
+  { title: '8. OpenTelemetry SDK registered vs not', run: telemetryCost },
 ];
 
 /** From the repository root, where npm runs scripts; compiled, this file is bench-dist/bench/run.js. */

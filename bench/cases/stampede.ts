@@ -5,10 +5,10 @@ import type { Row } from '../support/report';
 import { median, percentile, ratios, spread, type Spread } from '../support/stats';
 import { BareRoundTrip, startFake } from '../support/upstream';
 
-const CALLERS = 10_000;
+export const CALLERS = 10_000;
 const TOKEN_TTL_MS = 3_600_000;
 
-interface Stampede {
+export interface Stampede {
   /** p99 of the callers' waits, ms. */
   p99: number;
   /** How long it took to start all callers (the event loop is busy meanwhile: nothing is sent), ms. */
@@ -17,7 +17,7 @@ interface Stampede {
 }
 
 /** Starts `CALLERS` callers of `call` in one go and measures each one's wait, from its call to its answer. */
-async function callTogether(call: () => Promise<unknown>): Promise<Stampede> {
+export async function callTogether(call: () => Promise<unknown>): Promise<Stampede> {
   const waits = new Float64Array(CALLERS);
   const callers: Promise<void>[] = new Array(CALLERS);
   let failed = 0;
@@ -152,6 +152,6 @@ export async function stampede(config: BenchConfig): Promise<Row[]> {
   ];
 }
 
-function ms(value: Spread): string {
+export function ms(value: Spread): string {
   return `${value.median.toFixed(2)} ms [${value.min.toFixed(2)}-${value.max.toFixed(2)}]`;
 }

@@ -4,6 +4,7 @@ import type { Clock } from '../../lib/token-lifecycle/clock';
 import { TokenLifecycle } from '../../lib/token-lifecycle/token-lifecycle';
 import { TransferApiClient, type TokenEndpoint, type UpstreamTokenResponse } from '../../lib/transfer-api.client';
 import type { TransferAuthModuleOptions } from '../../lib/index';
+import type { Telemetry } from '../../lib/telemetry/telemetry';
 
 /** The system clocks plus an offset that a case can move forward, to make a token expire at once. */
 export class JumpClock implements Clock {
@@ -60,19 +61,22 @@ export interface BenchLifecycle {
 }
 
 /**
- * The Nest-free core, wired as `TransferAuthService` wires it (real `TransferApiClient` over HTTP), with a
- * clock the case controls and a hook to observe each new token. `close()` it.
+ * The Nest-free core, wired as `TransferAuthService` wires it (real `TransferApiClient` over HTTP, the
+ * same `telemetry` given to both, none by default), with a clock the case controls and a hook to observe
+ * each new token. `close()` it.
  */
 export function createHttpLifecycle(
   raw: TransferAuthModuleOptions,
   clock: Clock,
   onToken: (type: 'token.acquired' | 'token.refreshed') => void = () => undefined,
+  telemetry?: Telemetry,
 ): BenchLifecycle {
   const options = resolveTransferAuthOptions(raw);
-  const endpoint = new RecordingEndpoint(new TransferApiClient(options, clock), options.refreshMarginMs);
+  const endpoint = new RecordingEndpoint(new TransferApiClient(options, clock, telemetry), options.refreshMarginMs);
   const lifecycle = new TokenLifecycle(options, {
     endpoint,
     clock,
+    telemetry,
     hooks: {
       log: () => undefined,
       emit: (event) => {

@@ -1,7 +1,12 @@
 import 'reflect-metadata';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { TransferAuthModule, TransferAuthService, type TransferAuthModuleOptions } from '../../lib/index';
+import {
+  getTransferAuthToken,
+  TransferAuthModule,
+  type TransferAuthModuleOptions,
+  type TransferAuthService,
+} from '../../lib/index';
 
 /** A real Nest application context with the module registered, initialised (first token fetched). */
 export interface AuthContext {
@@ -10,7 +15,10 @@ export interface AuthContext {
   close(): Promise<void>;
 }
 
-export async function createAuthContext(options: TransferAuthModuleOptions): Promise<AuthContext> {
-  const app = await NestFactory.createApplicationContext(TransferAuthModule.forRoot(options), { logger: false });
-  return { app, auth: app.get(TransferAuthService), close: () => app.close() };
+/** `name`: the registration's name (`forRoot({ ..., name })`), which telemetry carries as an attribute. */
+export async function createAuthContext(options: TransferAuthModuleOptions, name?: string): Promise<AuthContext> {
+  const app = await NestFactory.createApplicationContext(TransferAuthModule.forRoot({ ...options, name }), {
+    logger: false,
+  });
+  return { app, auth: app.get<TransferAuthService>(getTransferAuthToken(name)), close: () => app.close() };
 }

@@ -15,6 +15,8 @@ export function loadTinybench(): Promise<TinybenchModule> {
 export interface BenchTask {
   readonly name: string;
   readonly fn: () => Promise<unknown>;
+  /** Runs before the task's warmup and before its measured iterations (e.g. sets the process up for it). */
+  readonly beforeAll?: () => void;
 }
 
 /** Median (p50) and mean latency of one task in one tinybench run, in milliseconds per task call. */
@@ -36,7 +38,7 @@ export async function runTasks(
   const bench = new Bench({ time: options.timeMs, warmupTime: options.warmupMs, iterations: 16, throws: true });
   for (let i = 0; i < tasks.length; i++) {
     const task = tasks[(i + options.rotation) % tasks.length] as BenchTask;
-    bench.add(task.name, task.fn, { async: true });
+    bench.add(task.name, task.fn, { async: true, beforeAll: task.beforeAll });
   }
   await bench.run();
   return tasks.map((task) => {

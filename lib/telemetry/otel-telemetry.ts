@@ -230,8 +230,9 @@ class OpenTelemetry implements Telemetry {
     quietly(() => this.renewals.add(1, { ...this.base, [ATTR.kind]: 'login', [ATTR.outcome]: code }));
   }
 
-  callerWaited(seconds: number, outcome: string): void {
-    quietly(() => this.waitDuration.record(seconds, { ...this.base, [ATTR.outcome]: outcome }));
+  callersWaited(seconds: readonly number[], outcome: string): void {
+    const attributes = { ...this.base, [ATTR.outcome]: outcome };
+    quietly(() => seconds.forEach((waited) => this.waitDuration.record(waited, attributes)));
   }
 
   invalidated(result: InvalidationResult): void {

@@ -57,7 +57,8 @@ export interface Telemetry {
   loginNotSent(code: string): void;
   /** Whether waits are recorded at all: without it, the lifecycle does not time its callers. */
   readonly timesWaits: boolean;
-  callerWaited(seconds: number, outcome: string): void;
+  /** Callers that waited these many seconds each for a renewal that ended in `outcome`. */
+  callersWaited(seconds: readonly number[], outcome: string): void;
   invalidated(result: InvalidationResult): void;
   adopted(): void;
   lock(outcome: LockOutcome): void;
@@ -72,7 +73,7 @@ export const NO_TELEMETRY: Telemetry = {
   upstream: (_request, _parent, call) => call(),
   loginNotSent: () => undefined,
   timesWaits: false,
-  callerWaited: () => undefined,
+  callersWaited: () => undefined,
   invalidated: () => undefined,
   adopted: () => undefined,
   lock: () => undefined,

@@ -189,6 +189,8 @@ export class TelemetryHarness {
 
   /** Collects now (observable gauges are read now) and keeps the package's scope only. */
   async collect(): Promise<Collected> {
+    // Caller waits are recorded once the callers have resumed (a setImmediate): let that run first.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const { resourceMetrics, errors } = await this.reader.collect();
     if (errors.length > 0) throw new Error(`Metric collection failed: ${errors.map(String).join('; ')}`);
     const scopes = resourceMetrics.scopeMetrics.filter((s) => s.scope.name === SCOPE);
