@@ -1,5 +1,6 @@
 import { types } from 'node:util';
 import { TransferAuthError } from './errors/transfer-auth.error';
+import { shutdownError } from './upstream-answer';
 import { promiseTimeout, PromiseTimeoutError } from './utils/promise-timeout';
 
 /**
@@ -22,18 +23,18 @@ export async function readAgentSecret(
   shutdown: AbortSignal,
 ): Promise<string> {
   if (typeof source === 'string') return source;
-  if (shutdown.aborted) throw shutdownError();
+  if (shutdown.aborted) throw shutdownError('Get token');
   let onAbort: (() => void) | undefined;
   let answer: unknown;
   try {
     const cancelled = new Promise<never>((_, reject) => {
-      onAbort = () => reject(shutdownError());
+      onAbort = () => reject(shutdownError('Get token'));
       shutdown.addEventListener('abort', onAbort, { once: true });
     });
     answer = await Promise.race([promiseTimeout(timeoutMs, Promise.resolve().then(source), true), cancelled]);
   } catch (error) {
     // Only our own shutdown: a provider that throws a TransferAuthError of its own is a failed provider.
-    if (shutdown.aborted) throw shutdownError();
+    if (shutdown.aborted) throw shutdownError('Get token');
     if (error instanceof PromiseTimeoutError) {
       throw new TransferAuthError(
         'SECRET_UNAVAILABLE',
@@ -52,10 +53,6 @@ export async function readAgentSecret(
     throw new TransferAuthError('SECRET_UNAVAILABLE', 'The agentSecret provider answered an empty string.');
   }
   return answer;
-}
-
-function shutdownError(): TransferAuthError {
-  return new TransferAuthError('SHUTDOWN', 'Get token cancelled: the application is shutting down.');
 }
 
 /** The error's class and code (`Error ENOENT`): never its message, which may quote the secret. */

@@ -1,5 +1,4 @@
-import type { AxiosResponse } from 'axios';
-import { AxiosError } from 'axios';
+import { AxiosError, type AxiosResponse } from 'axios';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { AgentTokenResponseDto } from './dto/agent-token-response.dto';
@@ -10,11 +9,9 @@ import { parseRetryAfter } from './token-lifecycle/backoff';
 import { instant, type Clock, type Instant } from './token-lifecycle/clock';
 import type { UpstreamTokenResponse } from './transfer-api.client';
 
-/**
- * @internal What the upstream's answers mean: a validated token answer, or the `TransferAuthError` whose
- * code decides what follows. Errors are rebuilt from scratch, never wrapped: an `AxiosError` carries the
- * request config, and with it the secret.
- */
+// What the upstream's answers mean: a validated token answer, or the `TransferAuthError` whose code
+// decides what follows. Errors are rebuilt from scratch, never wrapped: an `AxiosError` carries the
+// request config, and with it the secret.
 
 /** @internal */
 export type Call = 'Get token' | 'Refresh token';
@@ -39,6 +36,10 @@ const NETWORK_CODES = new Set([
   'ERR_SOCKET_CONNECTION_TIMEOUT',
 ]);
 
+/**
+ * @internal A token answer validated with the DTO (the four fields only), with what places its expiry on
+ * the local clocks; anything else is the `TransferAuthError` its status calls for.
+ */
 export function parseAnswer(
   call: Call,
   response: AxiosResponse<unknown>,

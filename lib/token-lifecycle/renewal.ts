@@ -1,5 +1,4 @@
 import { TransferAuthError } from '../errors/transfer-auth.error';
-import type { ResolvedTransferAuthOptions } from '../resolve-options';
 import type { StoredTransferToken, TransferTokenStoreLock } from '../token-store/transfer-token-store.interface';
 import type { TokenEndpoint } from '../transfer-api.client';
 import { STORE_TIMEOUT_MS } from '../internal.constants';
@@ -14,6 +13,7 @@ import {
 } from './cached-token';
 import { instant, type Clock } from './clock';
 import type { LogFn } from './failure-log';
+import type { LifecycleOptions } from './lifecycle-deps';
 import { DOWN, type Down, type StoreAccess } from './store-access';
 
 /** @internal What a renewal brings: a token to cache, from the upstream or adopted from the store. */
@@ -71,8 +71,7 @@ export interface RenewalRequest {
  */
 const MAX_POLL_MS = 250;
 
-type Options = Pick<ResolvedTransferAuthOptions, 'refresh' | 'refreshMarginMs' | 'requestTimeoutMs'> &
-  Partial<Pick<ResolvedTransferAuthOptions, 'agentSecret'>>;
+type Options = Pick<LifecycleOptions, 'refresh' | 'refreshMarginMs' | 'requestTimeoutMs' | 'agentSecret'>;
 
 /**
  * @internal One renewal: under the store's lock, adopt a token another holder stored, or make one
