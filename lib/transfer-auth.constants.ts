@@ -16,7 +16,7 @@ export const AGENTS_PATH = '/v5/partner/transfer/agents';
 /** Default `requestTimeoutMs`: deadline of one auth request. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
-/** Default `retry` (`maxAttempts` has no effect since 0.2.0). */
+/** Default `retry`: attempts per renewal, and the backoff between them and between renewals. */
 export const DEFAULT_RETRY = Object.freeze({ maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 5_000 });
 
 /** Default `refresh.method`: an assumption, the reference does not publish it. */

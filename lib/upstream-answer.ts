@@ -155,7 +155,21 @@ export function networkError(call: Call, error: unknown, signal: AbortSignal, ti
     );
   }
   const what = typeof code === 'string' && NETWORK_CODES.has(code) ? code : 'network error';
-  return new TransferAuthError('UPSTREAM_UNAVAILABLE', `${call} failed: ${what} (${message}).`, { cause });
+  return new TransferAuthError('UPSTREAM_UNAVAILABLE', `${call} failed: ${what} (${message}).`, {
+    cause,
+    connection: connectionFault(code, axiosError),
+  });
+}
+
+/**
+ * Refused: nothing was sent. Reset: the socket was destroyed after the request went out, or an answer
+ * was cut off (axios then holds its response: "stream has been aborted"). Anything else (DNS, a connect
+ * timeout, ...) is neither, and is not retried at once.
+ */
+function connectionFault(code: unknown, error: AxiosError | undefined): 'refused' | 'reset' | undefined {
+  if (code === 'ECONNREFUSED') return 'refused';
+  if (code === 'ECONNRESET' || code === 'EPIPE' || error?.response !== undefined) return 'reset';
+  return undefined;
 }
 
 /** @internal */

@@ -51,25 +51,26 @@ function argument(flag: string): string | undefined {
 }
 
 /**
- * The longest a caller may wait: a renewal it starts may first wait out a Retry-After of up to
- * `maxDelayMs` (longer ones are refused at once), then makes `maxAttempts` requests of at most
- * `requestTimeoutMs` each, with the backoff pauses in between.
+ * The longest a caller may wait: the one renewal it waits for sends at most a refresh, then `maxAttempts`
+ * Get token requests, each of at most `requestTimeoutMs`, with the backoff waits in between (the soak's
+ * `Retry-After` is longer than `maxDelayMs`: it ends the renewal, and later callers are refused at once).
  */
 function waitBoundMs(): number {
   const { maxAttempts, baseDelayMs, maxDelayMs } = OPTIONS.retry;
   let backoff = 0;
   for (let step = 0; step < maxAttempts - 1; step++) backoff += Math.min(maxDelayMs, baseDelayMs * 2 ** step);
-  return maxDelayMs + maxAttempts * OPTIONS.requestTimeoutMs + backoff + WAIT_MARGIN_MS;
+  return (1 + maxAttempts) * OPTIONS.requestTimeoutMs + backoff + WAIT_MARGIN_MS;
 }
 
 /**
  * Upstream calls in any one token lifetime. The package reads the upstream's `Date` as up to 1 s late,
  * so a token stays fresh at least `ttl - 1 s - refreshMarginMs`: at most that many renewals fit in a
- * lifetime, each of at most `maxAttempts` calls. A herd (callers each calling) would be far above.
+ * lifetime, each of at most a refresh and `maxAttempts` logins. A herd (callers each calling) would be
+ * far above.
  */
 function callsPerLifetimeBound(): number {
   const freshMs = ACCESS_TTL_MS - UPSTREAM_CLOCK_RESOLUTION_MS - OPTIONS.refreshMarginMs;
-  return Math.ceil(ACCESS_TTL_MS / freshMs) * OPTIONS.retry.maxAttempts;
+  return Math.ceil(ACCESS_TTL_MS / freshMs) * (1 + OPTIONS.retry.maxAttempts);
 }
 
 class CountingLogger implements LoggerService {

@@ -30,6 +30,11 @@ export interface TransferAuthErrorOptions {
   cause?: unknown;
   /** @internal Milliseconds the upstream asked us to wait (`Retry-After`). */
   retryAfterMs?: number;
+  /**
+   * @internal How the connection failed before a whole answer came: `refused` (nothing was sent) or
+   * `reset` (the request may have reached the upstream). What a renewal may retry at once.
+   */
+  connection?: 'refused' | 'reset';
 }
 
 /**
@@ -42,6 +47,8 @@ export class TransferAuthError extends Error {
   readonly status?: number;
   /** @internal */
   declare readonly retryAfterMs?: number;
+  /** @internal */
+  declare readonly connection?: 'refused' | 'reset';
 
   constructor(code: TransferAuthErrorCode, message: string, options: TransferAuthErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -49,6 +56,9 @@ export class TransferAuthError extends Error {
     if (options.status !== undefined) this.status = options.status;
     if (options.retryAfterMs !== undefined) {
       Object.defineProperty(this, 'retryAfterMs', { value: options.retryAfterMs, enumerable: false });
+    }
+    if (options.connection !== undefined) {
+      Object.defineProperty(this, 'connection', { value: options.connection, enumerable: false });
     }
   }
 

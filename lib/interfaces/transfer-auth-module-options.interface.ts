@@ -34,22 +34,24 @@ export interface TransferAuthRefreshOptions {
 /** Retries of upstream calls that failed for a transient reason (network, 408, 429, 5xx). */
 export interface TransferAuthRetryOptions {
   /**
-   * Accepted and checked (a whole number), but with no effect since 0.2.0: a renewal is one attempt
-   * (the refresh token, then Get token), and the failure policy spaces the next ones. Callers never wait
-   * through retries: with no usable token they get the failure at once.
+   * Attempts one renewal makes (a whole number, at least 1) when Get token fails fast for a passing
+   * reason: connection refused or reset, 5xx, 429/503 with a `Retry-After` no longer than `maxDelayMs`.
+   * One renewal is shared by every caller, so callers with no usable token wait through its attempts
+   * (never longer). A timeout, a bad answer, rejected credentials, an unavailable secret or a longer
+   * `Retry-After` end it at once. Refresh token is never sent twice (the token may be single-use): a
+   * failed refresh falls back to Get token, whose attempts these are.
    * @default 3
-   * @deprecated
    */
   maxAttempts?: number | undefined;
   /**
-   * Backoff after the first failed renewal; each further one doubles, with jitter. Lowered to
-   * `maxDelayMs` when above it.
+   * Wait before the second attempt of a renewal, and backoff after the first failed renewal; each
+   * further one doubles, with jitter (between half and all of it). Lowered to `maxDelayMs` when above it.
    * @default 200
    */
   baseDelayMs?: number | undefined;
   /**
-   * Longest backoff delay: a cap that holds whatever `baseDelayMs` is. A `Retry-After` may ask for
-   * longer (obeyed up to 5 minutes).
+   * Longest backoff delay: a cap that holds whatever `baseDelayMs` is. A `Retry-After` up to it is waited
+   * between attempts; a longer one ends the renewal and holds every renewal back (obeyed up to 5 minutes).
    * @default 5000
    */
   maxDelayMs?: number | undefined;

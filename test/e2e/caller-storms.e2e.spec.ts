@@ -11,16 +11,19 @@ import { sleep } from '../support/e2e';
  */
 describe('caller storms do not reach the upstream (e2e)', () => {
   const { fakeServer, track } = trackFakesAndApps();
+  afterEach(() => jest.restoreAllMocks());
 
   async function boot(...args: Parameters<typeof fakeOptions>): Promise<AuthApp> {
     return track(await createAuthApp(fakeOptions(...args)));
   }
 
   it('20 callers hammering getAccessToken() during 2 s of 503s make exactly as many upstream calls as an idle app', async () => {
-    // Backoff from 600 ms, doubling, with equal jitter: after a failure at t = 0 the background retries
-    // at T1 in [300, 600] ms, T2 = T1 + [600, 1200] in [900, 1800] and T3 = T2 + [1200, 2400] >= 2100 ms.
-    // So a 2 s window holds exactly 3 attempts (the first and two retries) whatever the jitter draws,
-    // with 100-200 ms to spare: the two apps' counts are compared exact, not within one.
+    // Waits from 600 ms, doubling, with the jitter at its middle (random 0.5: 3/4 of each ceiling), so that
+    // the two apps' counts can be compared exact, not within one. The first renewal at t = 0 makes its
+    // attempts at 0, 450 and 1,350 ms; it fails, and the background's next renewal makes its first attempt
+    // 450 ms later, at 1,800 ms, its second at 2,250 ms. A 2 s window holds exactly 4 calls, with about
+    // 200 ms to spare on either side (each call adds its own few ms).
+    jest.spyOn(Math, 'random').mockReturnValue(0.5);
     const retry = { maxAttempts: 3, baseDelayMs: 600, maxDelayMs: 5_000 };
     const WINDOW_MS = 2_000;
     const idleFake = await fakeServer();
@@ -47,14 +50,17 @@ describe('caller storms do not reach the upstream (e2e)', () => {
         await new Promise<void>((resolve) => setImmediate(resolve)); // let timers and sockets run
       }
     };
+    // Counted at the window's end: a caller may then still wait for the renewal it joined.
+    const counted = new Promise<[number, number]>((resolve) =>
+      setTimeout(() => resolve([idleFake.calls.total, busyFake.calls.total]), end - Date.now()),
+    );
     await Promise.all(Array.from({ length: 20 }, hammer));
-    const idleCalls = idleFake.calls.total;
-    const busyCalls = busyFake.calls.total;
+    const [idleCalls, busyCalls] = await counted;
 
     expect([...outcomes.keys()]).toEqual(['UPSTREAM_UNAVAILABLE 503']);
     const asked = outcomes.get('UPSTREAM_UNAVAILABLE 503') ?? 0;
     expect(asked).toBeGreaterThan(1_000);
-    expect(idleCalls).toBe(3);
+    expect(idleCalls).toBe(4);
     expect(busyCalls).toBe(idleCalls);
   });
 

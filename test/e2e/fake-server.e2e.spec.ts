@@ -1,22 +1,42 @@
 import { spawn } from 'node:child_process';
-import { request } from 'node:http';
+import http, { request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { DEFAULT_AUTH_PATH } from 'nestjs-freedompay-transfer-auth';
 import { FakeTransferServer, type FakeTransferServerOptions } from 'nestjs-freedompay-transfer-auth/testing';
 import { createAuthApp, fakeOptions, type AuthApp } from '../support/auth-app';
 import { builtPackage } from '../support/built-package';
 
-/** Listening TCP servers of this process. */
-function listeningServers(): number {
-  return process.getActiveResourcesInfo().filter((name) => name === 'TCPServerWrap').length;
-}
-
-/** The number of listening servers once it has dropped to `expected`, or after 100 loop turns (closed handles go a turn or two after `close`). */
-async function listeningServersSettled(expected: number): Promise<number> {
-  for (let turn = 0; turn < 100 && listeningServers() > expected; turn++) {
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  return listeningServers();
+/**
+ * The HTTP servers FakeTransferServer (lib/testing/) creates from now on, until `restore()`. Whether they
+ * listen is read on them: counting the process' TCPServerWrap handles would count every server of the Jest
+ * worker too (one a previous test file left closing would move the count).
+ */
+function trackFakeServers(): {
+  created: () => number;
+  listening: () => number;
+  open: () => number;
+  restore: () => void;
+} {
+  const servers: { server: Server; closed: boolean }[] = [];
+  const real = http.createServer;
+  http.createServer = ((...args: unknown[]) => {
+    const server = (real as (...a: unknown[]) => Server)(...args);
+    if (/[\\/]lib[\\/]testing[\\/]/.test(new Error().stack ?? '')) {
+      const entry = { server, closed: false };
+      server.once('close', () => (entry.closed = true));
+      servers.push(entry);
+    }
+    return server;
+  }) as typeof http.createServer;
+  return {
+    created: () => servers.length,
+    listening: () => servers.filter(({ server }) => server.listening).length,
+    /** Not closed yet: `close()` calls back once the listening handle and every connection are gone. */
+    open: () => servers.filter(({ closed }) => !closed).length,
+    restore: () => {
+      http.createServer = real;
+    },
+  };
 }
 
 /** One raw request to the fake, on a real socket. */
@@ -79,26 +99,33 @@ describe('FakeTransferServer (finding 9)', () => {
   });
 
   describe('start() and stop()', () => {
+    let servers: ReturnType<typeof trackFakeServers> | undefined;
+    afterEach(() => {
+      servers?.restore();
+      servers = undefined;
+    });
+
     it('concurrent start() calls share one server, and stop() leaves nothing listening', async () => {
-      const before = await listeningServersSettled(0);
+      servers = trackFakeServers();
       const fake = track();
       const [a, b, c] = await Promise.all([fake.start(), fake.start(), fake.start(0)]);
       expect(a).toBe(fake);
       expect(b).toBe(fake);
       expect(c).toBe(fake);
-      expect(listeningServers()).toBe(before + 1); // 0.2.0: three, two of them leaked
+      expect({ created: servers.created(), listening: servers.listening() }).toEqual({ created: 1, listening: 1 }); // 0.2.0: three, two of them leaked
       expect((await send(fake.url, 'GET', '/nowhere')).status).toBe(404);
       await fake.stop();
-      expect(await listeningServersSettled(before)).toBe(before);
+      expect({ listening: servers.listening(), open: servers.open() }).toEqual({ listening: 0, open: 0 });
     });
 
     it('a stop() during start() finishes the start, then stops: nothing keeps listening', async () => {
-      const before = await listeningServersSettled(0);
+      servers = trackFakeServers();
       const fake = track();
       const started = fake.start();
       await Promise.all([fake.stop(), fake.stop()]);
       await started;
-      expect(await listeningServersSettled(before)).toBe(before);
+      expect(servers.created()).toBe(1);
+      expect({ listening: servers.listening(), open: servers.open() }).toEqual({ listening: 0, open: 0 });
       expect(() => fake.url).toThrow(/stopped/);
     });
 

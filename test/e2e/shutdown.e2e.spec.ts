@@ -72,16 +72,16 @@ describe('shutdown (e2e)', () => {
       fetchOnStartup: false,
       retry: { maxAttempts: 5, baseDelayMs: 400, maxDelayMs: 400 },
     });
-    // One attempt, shared by both callers: a single 503, no retry inside it, whatever maxAttempts says.
+    // One renewal, shared by both callers: its 5 attempts (waits of 200-400 ms between them), all 503.
     const first = track([auth.getAccessToken(), auth.getAccessToken()]);
-    await waitFor(() => first.settled() === 2, 'the first attempt to fail');
+    await waitFor(() => first.settled() === 2, 'the first renewal to fail');
     expect(first.codes()).toEqual(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_UNAVAILABLE']);
-    expect(fake.calls.total).toBe(1);
+    expect(fake.calls.total).toBe(5);
     // The backoff (200-400 ms) is pending: its background timer is the only lib timer, and a caller is
     // answered at once from the failure.
     expect(timers.pendingStacks()).toHaveLength(1);
     expectAuthError(await captureAuthError(auth.getAccessToken()), 'UPSTREAM_UNAVAILABLE');
-    expect(fake.calls.total).toBe(1);
+    expect(fake.calls.total).toBe(5);
 
     await close();
     expect(timers.pendingStacks()).toEqual([]);
@@ -91,6 +91,29 @@ describe('shutdown (e2e)', () => {
     expect(timers.pendingStacks()).toEqual([]);
     expect(auth.getStatus().state).toBe('closed');
     await sleep(500); // past the background retry's due time
+    expect(fake.calls.total).toBe(5);
+  });
+
+  it('close() while callers wait between two attempts of a renewal: SHUTDOWN at once, no lib timer, no call', async () => {
+    timers = new LibTimerTracker().install();
+    fake.failAlways('auth', { kind: 'status', status: 503 });
+    const { auth } = await start({
+      fetchOnStartup: false,
+      retry: { maxAttempts: 3, baseDelayMs: 5_000, maxDelayMs: 5_000 },
+    });
+    const waiting = track([auth.getAccessToken(), auth.getAccessToken()]);
+    await fake.waitForCalls(1);
+    // The 503 came; the renewal waits 2.5-5 s before its second attempt, on a timer of attempts.ts.
+    const waitTimers = (): string[] => timers?.pendingStacks().filter((stack) => stack.includes('attempts.ts')) ?? [];
+    await waitFor(() => waitTimers().length === 1, 'the wait before the second attempt');
+    expect(waiting.settled()).toBe(0);
+
+    const closing = close();
+    await sleep(0);
+    expect(waiting.codes()).toEqual(['SHUTDOWN', 'SHUTDOWN']); // at once, not after the wait
+    await closing;
+    expect(timers.pendingStacks()).toEqual([]);
+    await sleep(100);
     expect(fake.calls.total).toBe(1);
   });
 

@@ -14,9 +14,11 @@ import {
 
 /**
  * Each test starts with `fetchOnStartup: false`, so that the first `getAccessToken()` makes the
- * attempt under test and the counters hold only that attempt when the caller gets its answer. An
- * attempt is one request (no refresh token is held here), never retried inside, whatever
- * `retry.maxAttempts` says; the background makes the next one after a backoff.
+ * renewal under test and the counters hold only that renewal when the caller gets its answer. A
+ * renewal is one request (no refresh token is held here) per attempt: up to `retry.maxAttempts` of them
+ * for a fast transient failure (connection refused or reset, 5xx, a `Retry-After` within `maxDelayMs`),
+ * one for anything else; the background makes the next renewal after a backoff. More on the attempts:
+ * renewal-attempts.e2e.spec.ts.
  */
 describe('upstream faults (e2e)', () => {
   let fake: FakeTransferServer;
@@ -63,7 +65,7 @@ describe('upstream faults (e2e)', () => {
       ['a hang', { kind: 'hang' }],
       ['a body dribbled out slower than the deadline', { kind: 'slow-body', ms: 5_000 }],
     ])(
-      '%s is cut at requestTimeoutMs: UPSTREAM_UNAVAILABLE after one call (maxAttempts: 2 changes nothing)',
+      '%s is cut at requestTimeoutMs: UPSTREAM_UNAVAILABLE after one call (a timeout is not retried inside the renewal)',
       async (_name, fault) => {
         fake.failAlways('auth', fault);
         const { auth } = await start({
@@ -189,12 +191,16 @@ describe('upstream faults (e2e)', () => {
       const error = await captureAuthError(auth.getAccessToken());
       expectAuthError(error, 'UPSTREAM_UNAVAILABLE');
       expect(error.status).toBe(429);
-      expect(fake.calls.auth).toBe(1); // one call: nothing is retried inside an attempt
+      expect(fake.calls.auth).toBe(1); // one call: a Retry-After longer than maxDelayMs ends the renewal
 
-      // Another caller within the Retry-After window is answered at once, without calling the upstream.
+      // Another caller within the Retry-After window is answered at once, without calling the upstream;
+      // forceRefresh() skips a backoff, not a Retry-After.
       const again = await captureAuthError(auth.getAccessToken());
       expectAuthError(again, 'UPSTREAM_UNAVAILABLE');
       expect(again.message).toMatch(/Retry-After/);
+      const forced = await captureAuthError(auth.forceRefresh());
+      expectAuthError(forced, 'UPSTREAM_UNAVAILABLE');
+      expect(forced.message).toMatch(/Retry-After/);
       await sleep(300);
       expect(fake.calls.auth).toBe(1);
 
@@ -203,26 +209,19 @@ describe('upstream faults (e2e)', () => {
       expect(fake.calls.auth).toBe(2);
     });
 
-    it('a Retry-After shorter than maxDelayMs is not waited out by the caller either; forceRefresh() obeys it too', async () => {
+    it('a Retry-After within maxDelayMs is waited inside the renewal: the caller gets the token from the retry', async () => {
       fake.failNext('auth', { kind: 'status', status: 429, retryAfter: 1 });
-      const { auth } = await start({ retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 2_000 } });
+      const { auth, events } = await start({ retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 2_000 } });
       const started = performance.now();
-      expectAuthError(await captureAuthError(auth.getAccessToken()), 'UPSTREAM_UNAVAILABLE');
-      expect(fake.calls.auth).toBe(1);
-      // forceRefresh() skips a backoff, not a Retry-After: refused at once, no call.
-      const forced = await captureAuthError(auth.forceRefresh());
-      expectAuthError(forced, 'UPSTREAM_UNAVAILABLE');
-      expect(forced.message).toMatch(/Retry-After/);
-      expect(fake.calls.auth).toBe(1);
-
-      // The background renews once the second has passed (not after the 5-10 ms backoff alone).
-      await waitFor(() => auth.getStatus().state === 'valid', 'the background renewal after Retry-After');
+      const token = await auth.getAccessToken();
+      // Not after the 5-10 ms backoff alone: after the second the upstream asked for.
       expect(performance.now() - started).toBeGreaterThanOrEqual(1_000);
+      expect(fake.isAccessTokenValid(token)).toBe(true);
       expect(fake.calls.auth).toBe(2);
-      expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
+      expect(events.map((e) => e.type)).toEqual(['token.acquired']);
     });
 
-    it('a 429 without Retry-After is retried in the background with backoff, like a 5xx', async () => {
+    it('a 429 without Retry-After is not retried inside the renewal; the background retries it with backoff', async () => {
       fake.failNext('auth', { kind: 'status', status: 429 }, 2);
       const { auth, events } = await start();
       const error = await captureAuthError(auth.getAccessToken());
@@ -239,59 +238,80 @@ describe('upstream faults (e2e)', () => {
     });
   });
 
-  describe('transient failures: one call per attempt, the next attempts made by the background with backoff', () => {
+  describe('transient failures: maxAttempts calls in one renewal, the next renewals made by the background with backoff', () => {
     it.each<[string, FakeFault]>([
       ['HTTP 500', { kind: 'status', status: 500 }],
       ['HTTP 502', { kind: 'status', status: 502 }],
       ['HTTP 503', { kind: 'status', status: 503 }],
       ['HTTP 504', { kind: 'status', status: 504 }],
-      ['HTTP 408', { kind: 'status', status: 408 }],
       ['a connection reset', { kind: 'reset' }],
       ['a connection reset mid-body', { kind: 'reset-mid-body' }],
     ])(
-      '%s every time: UPSTREAM_UNAVAILABLE after exactly one call, then the background keeps retrying',
+      '%s every time: UPSTREAM_UNAVAILABLE after exactly maxAttempts calls, then the background keeps retrying',
       async (_name, fault) => {
         fake.failAlways('auth', fault);
         const { auth } = await start({ retry: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 200 } });
         const error = await captureAuthError(auth.getAccessToken());
         expectAuthError(error, 'UPSTREAM_UNAVAILABLE');
-        expect(fake.calls.auth).toBe(1); // maxAttempts: 4 changes nothing
+        expect(fake.calls.auth).toBe(4); // one renewal's attempts, 50-100, 100-200, 100-200 ms apart
         expect(leakedSecrets(describeError(error), secretsOf(fake))).toEqual([]);
         // Within the backoff (50-100 ms): the same error at once, no call.
         const again = await captureAuthError(auth.getAccessToken());
         expect(again).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', status: error.status, message: error.message });
-        expect(fake.calls.auth).toBe(1);
-        // With nobody calling, the background goes on (50-100 ms, then 100-200 ms, ...).
-        await waitFor(() => fake.calls.auth >= 3, 'two background retries');
-        const status = auth.getStatus(); // 'acquiring' while the third call is still being answered
+        expect(fake.calls.auth).toBe(4);
+        // With nobody calling, the background goes on: its renewal makes its own attempts.
+        await waitFor(() => fake.calls.auth >= 6, 'the attempts of a background renewal');
+        const status = auth.getStatus(); // 'acquiring' while its renewal goes on
         expect(['failed', 'acquiring']).toContain(status.state);
         expect(status.lastError?.code).toBe('UPSTREAM_UNAVAILABLE');
       },
     );
 
-    it('two 503s then success: the caller gets the first 503, the background the second, then the token', async () => {
+    it('HTTP 408 every time: one call (a timeout answered by the upstream is not retried inside the renewal)', async () => {
+      fake.failAlways('auth', { kind: 'status', status: 408 });
+      const { auth } = await start({ retry: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 200 } });
+      expect(await captureAuthError(auth.getAccessToken())).toMatchObject({
+        code: 'UPSTREAM_UNAVAILABLE',
+        status: 408,
+      });
+      expect(fake.calls.auth).toBe(1);
+      await waitFor(() => fake.calls.auth >= 3, 'two background retries');
+    });
+
+    it('two 503s then success: the caller gets the token from the third attempt of its renewal', async () => {
       fake.failNext('auth', { kind: 'status', status: 503 }, 2);
+      const { auth, events } = await start();
+      const token = await auth.getAccessToken();
+      expect(fake.isAccessTokenValid(token)).toBe(true);
+      expect(fake.calls.auth).toBe(3);
+      expect(fake.requests.map((r) => r.status)).toEqual([503, 503, 200]);
+      // The failed attempts are no failed renewal: no token.failed event.
+      expect(events.map((e) => e.type)).toEqual(['token.acquired']);
+    });
+
+    it('three 503s then success: the renewal fails with the third; the background renewal gets the token', async () => {
+      fake.failNext('auth', { kind: 'status', status: 503 }, 3);
       const { auth, events } = await start();
       expect(await captureAuthError(auth.getAccessToken())).toMatchObject({
         code: 'UPSTREAM_UNAVAILABLE',
         status: 503,
       });
-      expect(fake.calls.auth).toBe(1);
-      await waitFor(() => auth.getStatus().state === 'valid', 'the background retries');
-      expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
       expect(fake.calls.auth).toBe(3);
-      // One event per attempt: each failed attempt is a failure, the waited-on one not in the background.
+      await waitFor(() => auth.getStatus().state === 'valid', 'the background renewal');
+      expect(fake.calls.auth).toBe(4);
       expect(events.map((e) => [e.type, 'background' in e ? e.background : undefined])).toEqual([
         ['token.failed', false],
-        ['token.failed', true],
         ['token.acquired', undefined],
       ]);
     });
 
-    it('maxAttempts: 1 makes a single call, like any other maxAttempts', async () => {
+    it('maxAttempts: 1 makes a single call, and the caller gets its error', async () => {
       fake.failAlways('auth', { kind: 'status', status: 503 });
       const { auth } = await start({ retry: { maxAttempts: 1 } });
-      expectAuthError(await captureAuthError(auth.getAccessToken()), 'UPSTREAM_UNAVAILABLE');
+      expect(await captureAuthError(auth.getAccessToken())).toMatchObject({
+        code: 'UPSTREAM_UNAVAILABLE',
+        status: 503,
+      });
       expect(fake.calls.auth).toBe(1);
     });
   });

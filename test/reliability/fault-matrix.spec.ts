@@ -41,7 +41,7 @@ it('docs/fault-matrix.md is the table the matrix runs', () => {
 describe('module init', () => {
   it.each(FAULTS)('$name', async (fault: FaultCase) => {
     await injectFault(fake, fault);
-    const calls = expectedCalls(fault, false); // startup makes one attempt; the background retries
+    const calls = expectedCalls(fault, false); // startup makes one renewal; the background renews again
 
     if (fault.outcome === 'INVALID_CREDENTIALS') {
       await expect(boot()).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS' });
@@ -95,7 +95,7 @@ describe('scheduled refresh while idle', () => {
 
     const { event, calls } = await nextEvent(auth, fake, ['token.failed']);
     expect(event).toMatchObject({ type: 'token.failed', code: fault.outcome, background: true });
-    expect(calls).toBe(expectedCalls(fault, true)); // one attempt: Refresh token, then Get token (not after Retry-After)
+    expect(calls).toBe(expectedCalls(fault, true)); // one renewal: Refresh token, then Get token (not after Retry-After)
     const served = await auth.getAccessToken();
     expect(served).toBe(first);
     expect(fake.isAccessTokenValid(served)).toBe(true);
@@ -122,7 +122,7 @@ describe('on-demand refresh with 50 waiters', () => {
     await injectFault(fake, fault);
     const results = await Promise.allSettled(Array.from({ length: 50 }, () => auth.getAccessToken()));
     const calls = fake.calls.total;
-    expect(calls).toBe(expectedCalls(fault, false)); // one shared attempt, whatever maxAttempts says
+    expect(calls).toBe(expectedCalls(fault, false)); // one shared renewal: its attempts, however many callers
     expect(new Set(results.map(outcomeOf))).toEqual(new Set([fault.outcome]));
 
     if (fault.outcome === 'ok') {
@@ -163,7 +163,7 @@ describe('forceRefresh, 10 concurrent', () => {
     await injectFault(fake, fault);
     const results = await Promise.allSettled(Array.from({ length: 10 }, () => auth.forceRefresh()));
     const calls = fake.calls.total;
-    expect(calls).toBe(expectedCalls(fault, true)); // one shared attempt: Refresh token, then Get token
+    expect(calls).toBe(expectedCalls(fault, true)); // one shared renewal: Refresh token, then Get token
     expect(new Set(results.map(outcomeOf))).toEqual(new Set([fault.outcome]));
 
     if (fault.outcome === 'ok') {
@@ -185,8 +185,8 @@ describe('forceRefresh, 10 concurrent', () => {
       expect(error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', message: expect.stringMatching(/Retry-After/) });
       expect(fake.calls.total).toBe(calls);
     } else {
-      // forceRefresh() skips the backoff and the cool-down: a new attempt at once, Get token only (the
-      // refresh token was spent by the first attempt, whatever its outcome).
+      // forceRefresh() skips the backoff and the cool-down: a new renewal at once, Get token only (the
+      // refresh token was spent by the first renewal, whatever its outcome).
       const refreshes = fake.calls.refresh;
       await expect(auth.forceRefresh()).rejects.toMatchObject({ code: fault.outcome });
       expect(fake.calls.total).toBe(calls + expectedCalls(fault, false));

@@ -5,18 +5,20 @@ import type { FakeFault, FakeTransferServer } from 'nestjs-freedompay-transfer-a
 export type FaultOutcome = 'ok' | Exclude<TransferAuthErrorCode, 'INVALID_CONFIG' | 'SHUTDOWN'>;
 
 /**
- * What follows an attempt that meets the fault. An attempt is one request per way in (Refresh token,
- * then Get token right away when a usable refresh token is held and fails), never retried inside.
+ * What follows a renewal that meets the fault. A renewal sends Refresh token once (when a usable refresh
+ * token is held), then Get token right away if the refresh failed: up to `retry.maxAttempts` times for a
+ * `transient` fault, once otherwise.
  */
 export type FaultRetry =
   /**
-   * The background makes the next attempt after a backoff (`baseDelayMs` doubling to `maxDelayMs`, with
+   * The background makes the next renewal after a backoff (`baseDelayMs` doubling to `maxDelayMs`, with
    * jitter); until then a caller with no usable token gets the error at once, without an upstream call.
    */
   | 'backoff'
   /**
-   * `Retry-After`: the attempt ends at the answer that carried it (no Get token after a refresh), and
-   * nobody calls the upstream before it has passed, `forceRefresh()` included; then the background does.
+   * `Retry-After` longer than `maxDelayMs`: the renewal ends at the answer that carried it (no Get token
+   * after a refresh), and nobody calls the upstream before it has passed, `forceRefresh()` included; then
+   * the background does.
    */
   | 'retry-after'
   /**
@@ -36,13 +38,18 @@ export interface FaultCase {
   readonly retry: FaultRetry;
   /** Each attempt lasts `requestTimeoutMs` (the request never completes in time). */
   readonly slow?: boolean;
+  /**
+   * Fast and passing (connection refused or reset, 5xx): Get token is tried `retry.maxAttempts` times in
+   * one renewal. Refresh token never twice: it may have spent the refresh token.
+   */
+  readonly transient?: boolean;
   /** Shown in docs/fault-matrix.md. */
   readonly detail: string;
 }
 
 /**
- * What the matrix runs with: short deadlines and backoff, so that it stays fast. `maxAttempts` has had no
- * effect since 0.2.0 (an attempt is never retried inside); it is set to show that it changes nothing.
+ * What the matrix runs with: short deadlines and backoff, so that it stays fast; the default
+ * `maxAttempts`, so that the transient faults show a renewal's attempts.
  */
 export const MATRIX_OPTIONS = {
   requestTimeoutMs: 300,
@@ -57,6 +64,7 @@ export const FAULTS: readonly FaultCase[] = [
     fault: 'refused',
     outcome: 'UPSTREAM_UNAVAILABLE',
     retry: 'backoff',
+    transient: true,
     detail: 'nothing listens on the port',
   },
   {
@@ -64,6 +72,7 @@ export const FAULTS: readonly FaultCase[] = [
     fault: () => ({ kind: 'reset' }),
     outcome: 'UPSTREAM_UNAVAILABLE',
     retry: 'backoff',
+    transient: true,
     detail: 'socket destroyed after the request arrived',
   },
   {
@@ -71,6 +80,7 @@ export const FAULTS: readonly FaultCase[] = [
     fault: () => ({ kind: 'reset-mid-body' }),
     outcome: 'UPSTREAM_UNAVAILABLE',
     retry: 'backoff',
+    transient: true,
     detail: 'headers and half the body, then the socket is destroyed',
   },
   {
@@ -122,13 +132,14 @@ export const FAULTS: readonly FaultCase[] = [
     fault: () => ({ kind: 'status', status: 429, retryAfter: 1 }),
     outcome: 'UPSTREAM_UNAVAILABLE',
     retry: 'retry-after',
-    detail: '1 s, far longer than any backoff of the run: everyone waits it out, the background too',
+    detail: '1 s, longer than `maxDelayMs`: the renewal ends, everyone waits it out, the background too',
   },
   ...[500, 502, 503, 504].map((status): FaultCase => ({
     name: `HTTP ${status}`,
     fault: () => ({ kind: 'status', status }),
     outcome: 'UPSTREAM_UNAVAILABLE',
     retry: 'backoff',
+    transient: true,
     detail: 'server error',
   })),
   {
@@ -197,22 +208,22 @@ export const FAULTS: readonly FaultCase[] = [
 ];
 
 /**
- * Requests one attempt makes against the fault: `withRefreshToken` when a usable refresh token is held
- * (Refresh token, then Get token in the same attempt unless the refresh answered with `Retry-After`).
- * The same at startup, on demand, in the background or for `forceRefresh()`: nothing is retried inside
- * an attempt, whatever `retry.maxAttempts` says.
+ * Requests one renewal makes against the fault that reach the fake: `withRefreshToken` when a usable
+ * refresh token is held (Refresh token, then Get token in the same renewal unless the refresh answered
+ * with `Retry-After`). The same at startup, on demand, in the background or for `forceRefresh()`.
  */
 export function expectedCalls(fault: FaultCase, withRefreshToken: boolean): number {
   if (fault.fault === 'refused') return 0; // nothing reaches the fake
-  return requestsPerAttempt(fault, withRefreshToken);
+  return requestsPerRenewal(fault, withRefreshToken);
 }
 
-/** Requests one attempt sends (whether or not they reach the fake). */
-function requestsPerAttempt(fault: FaultCase, withRefreshToken: boolean): number {
+/** Requests one renewal sends (whether or not they reach the fake). */
+function requestsPerRenewal(fault: FaultCase, withRefreshToken: boolean): number {
+  const logins = fault.transient === true ? MATRIX_OPTIONS.retry.maxAttempts : 1;
   switch (fault.retry) {
     case 'backoff':
     case 'cool-down':
-      return withRefreshToken ? 2 : 1;
+      return (withRefreshToken ? 1 : 0) + logins;
     case 'retry-after':
     case 'none':
       return 1;
@@ -223,7 +234,7 @@ function requestsPerAttempt(fault: FaultCase, withRefreshToken: boolean): number
 export const MOMENTS = [
   {
     name: 'module init',
-    setup: '`fetchOnStartup: true`, the fault active before `init()` (which makes one attempt)',
+    setup: '`fetchOnStartup: true`, the fault active before `init()` (which makes one renewal)',
     expect:
       '401/403: `init()` rejects with `INVALID_CREDENTIALS`, nothing calls the upstream afterwards. ' +
       'Others: the app starts, `getStatus().lastError.code` and `getAccessToken()` show the code.',
@@ -243,7 +254,7 @@ export const MOMENTS = [
     name: 'on-demand, 50 waiters',
     setup: '`fetchOnStartup: false`, backoff 50-100 ms; 50 concurrent `getAccessToken()`',
     expect:
-      'every waiter gets the same code from one shared attempt; 50 more callers right after get it at once, ' +
+      'every waiter gets the same code from one shared renewal; 50 more callers right after get it at once, ' +
       'without an upstream call; then the background retries on its own, except after 401/403 (never) and ' +
       'Retry-After (not before it has passed)',
     served: 'no token yet',
@@ -253,8 +264,8 @@ export const MOMENTS = [
     name: 'forceRefresh (10 concurrent)',
     setup: 'a valid token cached; 10 concurrent `forceRefresh()`',
     expect:
-      'all 10 reject with the code, sharing one attempt; another `forceRefresh()` skips the backoff or ' +
-      'cool-down and makes a new attempt at once (Get token: the refresh token was spent), but not within a ' +
+      'all 10 reject with the code, sharing one renewal; another `forceRefresh()` skips the backoff or ' +
+      'cool-down and makes a new renewal at once (Get token: the refresh token was spent), but not within a ' +
       'Retry-After (rejected at once, no call)',
     served: 'yes: `getAccessToken()` still serves the cached token, which the upstream accepts',
     recovery: '`clearFaults()`: `forceRefresh()` soon resolves a new valid token',
@@ -262,7 +273,7 @@ export const MOMENTS = [
   {
     name: 'during shutdown',
     setup:
-      '50 waiters on an attempt meeting the fault; `close()` while its request is in flight (held by the fake; ' +
+      '50 waiters on a renewal meeting the fault; `close()` while its request is in flight (held by the fake; ' +
       'connection refused: before the refusal arrives)',
     expect:
       'every waiter settles with `SHUTDOWN`; no upstream call after `close()` (the background would retry within ' +
@@ -273,8 +284,8 @@ export const MOMENTS = [
 ] as const;
 
 const RETRY_TEXT: Record<FaultRetry, string> = {
-  backoff: 'retried in the background with backoff',
-  'retry-after': 'retried in the background once Retry-After has passed (`forceRefresh()` waits too)',
+  backoff: 'the background renews again with backoff',
+  'retry-after': 'the background renews again once Retry-After has passed (`forceRefresh()` waits too)',
   'cool-down': 'never retried in the background; a caller may log in after a cool-down (1 s, doubling)',
   none: 'accepted',
 };
@@ -290,20 +301,23 @@ export function renderFaultMatrix(): string {
     'over real loopback sockets against `FakeTransferServer` (the fault is applied to every auth request, Get',
     'token and Refresh token alike). What the failures mean for an app: [failures.md](failures.md).',
     `Settings of the run: \`requestTimeoutMs: ${requestTimeoutMs}\`, \`retry: { maxAttempts: ${retry.maxAttempts}, baseDelayMs: ${retry.baseDelayMs}, maxDelayMs: ${retry.maxDelayMs} }\``,
-    '(`maxAttempts` has no effect: an attempt is never retried inside).',
+    '(`maxAttempts`: the Get token requests of one renewal for a fast transient fault).',
     '',
     '## Faults',
     '',
-    '"Upstream calls" is per attempt and exact: at module init / a caller with no token (on demand) /',
+    '"Upstream calls" is per renewal and exact: at module init / a caller with no token (on demand) /',
     "with a usable refresh token (the background's scheduled refresh, `forceRefresh()`), where the first",
-    'request goes to Refresh token and a failed refresh falls back to Get token in the same attempt',
-    '(not after a `Retry-After`). "Afterwards" is what follows a failed attempt; until the next one is due,',
-    'callers with no usable token get its error at once, without an upstream call.',
+    'request goes to Refresh token (never sent twice) and a failed refresh falls back to Get token in the',
+    'same renewal (not after a `Retry-After`). Get token is sent up to `maxAttempts` times for a fast',
+    'transient fault (connection refused or reset, 5xx), waiting `baseDelayMs` doubling to `maxDelayMs`',
+    '(with jitter) in between; once for anything else. Every caller shares the renewal and waits through',
+    'its attempts. "Afterwards" is what follows a failed renewal; until the next one is due, callers with',
+    'no usable token get its error at once, without an upstream call.',
     '',
     '| # | Fault | How | Code seen | Upstream calls | Afterwards |',
     '|---|---|---|---|---|---|',
     ...FAULTS.map((f, i) => {
-      const counts = [requestsPerAttempt(f, false), requestsPerAttempt(f, false), requestsPerAttempt(f, true)];
+      const counts = [requestsPerRenewal(f, false), requestsPerRenewal(f, false), requestsPerRenewal(f, true)];
       const calls = `${counts.join(' / ')}${f.fault === 'refused' ? ' (none reach the fake)' : ''}`;
       const code = f.outcome === 'ok' ? 'none (token served)' : `\`${f.outcome}\``;
       return `| ${i + 1} | ${f.name} | ${f.detail} | ${code} | ${calls} | ${RETRY_TEXT[f.retry]} |`;
@@ -319,16 +333,21 @@ export function renderFaultMatrix(): string {
     '',
     '## Notes',
     '',
-    '- `HTTP 429 with Retry-After: 1`: one request (with a refresh token: the refresh only, no Get token);',
+    '- `HTTP 429 with Retry-After: 1`: one request (with a refresh token: the refresh only, no Get token),',
+    '  since the second asked for is longer than `maxDelayMs` (a `Retry-After` within it is waited between',
+    '  attempts of the renewal: test/e2e/renewal-attempts.e2e.spec.ts);',
     '  then callers with no usable token and `forceRefresh()` get `UPSTREAM_UNAVAILABLE` at once (no',
     '  upstream call) until the second has passed, and the background renews after it. A cached usable',
     '  token is still served meanwhile.',
     '- `refresh expiring before access`: not an error. The access token is served; since the refresh token',
     '  is already past its end, the next renewal uses Get token (checked: `calls.refresh` does not move).',
-    '- The upstream calls above are those of one attempt. The background makes the next attempts after a',
+    '- The upstream calls above are those of one renewal. The background makes the next renewals after a',
     '  backoff growing from `baseDelayMs` to `maxDelayMs` ("equal jitter": between half and all of it),',
     '  forever; after 401/403 it makes none. A busy app makes no more upstream calls in an outage than an',
-    '  idle one: callers are answered from the last failure until the next attempt is due.',
+    '  idle one: callers are answered from the last failure until the next renewal is due.',
+    '- A timeout (hang, slow body), 408 and 429 without `Retry-After` are not retried inside a renewal: a',
+    "  timeout already took `requestTimeoutMs`, and a fast retry without the upstream's word adds to the",
+    '  load it complains of.',
     '',
   ];
   return lines.join('\n');

@@ -94,27 +94,34 @@ describe('OpenTelemetry spans (e2e)', () => {
     expect(refresh?.attributes['url.full']).toBe(`${fake.url}${AUTH_PATH}`);
   });
 
-  it('a 503: the span has the status code, error.type "503" and an ERROR status', async () => {
+  it('a 503: a span per attempt of the renewal, each with the status code, error.type "503" and an ERROR status', async () => {
     const fake = await fakeServer();
     const { auth } = await boot(fakeOptions(fake, { fetchOnStartup: false }));
-    fake.failNext('auth', { kind: 'status', status: 503 });
-    expectAuthError(await captureAuthError(auth.getAccessToken()), 'UPSTREAM_UNAVAILABLE');
-    const [span] = await spans();
-    expect(span?.name).toBe(LOGIN);
-    expect(span?.attributes).toMatchObject({
-      'http.response.status_code': 503,
-      [A.errorType]: '503',
-      [A.kind]: 'login',
-    });
-    expect(span?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'UPSTREAM_UNAVAILABLE' });
+    fake.failNext('auth', { kind: 'status', status: 503 }, 3); // the renewal's 3 attempts
+    const { caller, outcome } = await asCaller(() => auth.getAccessToken());
+    expectAuthError(outcome, 'UPSTREAM_UNAVAILABLE');
+    const all = await spans();
+    expect(all).toHaveLength(3);
+    for (const span of all) {
+      expect(span.name).toBe(LOGIN);
+      expect(span.attributes).toMatchObject({
+        'http.response.status_code': 503,
+        [A.errorType]: '503',
+        [A.kind]: 'login',
+      });
+      expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: 'UPSTREAM_UNAVAILABLE' });
+      expect(span.parentSpanContext?.spanId).toBe(caller.spanId); // every attempt, for the one caller
+    }
   });
 
   it('a connection reset: no status code, error.type UPSTREAM_UNAVAILABLE, ERROR status', async () => {
     const fake = await fakeServer();
     const { auth } = await boot(fakeOptions(fake, { fetchOnStartup: false }));
-    fake.failNext('auth', { kind: 'reset' });
+    fake.failNext('auth', { kind: 'reset' }, 3); // the renewal's 3 attempts
     expectAuthError(await captureAuthError(auth.getAccessToken()), 'UPSTREAM_UNAVAILABLE');
-    const [span] = await spans();
+    const all = await spans();
+    expect(all).toHaveLength(3);
+    const span = all[2];
     expect(span?.attributes).not.toHaveProperty(['http.response.status_code']);
     expect(span?.attributes[A.errorType]).toBe('UPSTREAM_UNAVAILABLE');
     expect(span?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'UPSTREAM_UNAVAILABLE' });
@@ -194,8 +201,10 @@ describe('OpenTelemetry spans (e2e)', () => {
 
   it('a cached token makes no span, and a caller refused at once makes none either', async () => {
     const fake = await fakeServer();
+    // One attempt a renewal: the 2.5-5 s wait before a second one would outlast the test. This is about
+    // the refusal during the backoff, which makes no span.
     const { auth } = await boot(
-      fakeOptions(fake, { fetchOnStartup: false, retry: { baseDelayMs: 5_000, maxDelayMs: 10_000 } }),
+      fakeOptions(fake, { fetchOnStartup: false, retry: { maxAttempts: 1, baseDelayMs: 5_000, maxDelayMs: 10_000 } }),
     );
     fake.failNext('auth', { kind: 'status', status: 500 });
     await captureAuthError(auth.getAccessToken());
@@ -239,7 +248,7 @@ describe('OpenTelemetry spans (e2e)', () => {
       fake.revokeRefreshTokens();
       tokens.push(await auth.forceRefresh()); // refused refresh token (fingerprinted in the error), then login
       fake.failNext('refresh', { kind: 'status', status: 401 });
-      fake.failNext('auth', { kind: 'status', status: 503 });
+      fake.failNext('auth', { kind: 'status', status: 503 }, 3); // every attempt of the fallback login
       await captureAuthError(auth.forceRefresh());
       tokens.push(await auth.forceRefresh());
     };

@@ -1,5 +1,14 @@
 import type { TransferAuthError } from '../../../lib/errors/transfer-auth.error';
-import { answer, flush, harness, outcome, upstreamError, type Harness, type Responder } from '../support/stub-endpoint';
+import {
+  answer,
+  drive,
+  flush,
+  harness,
+  outcome,
+  upstreamError,
+  type Harness,
+  type Responder,
+} from '../support/stub-endpoint';
 import { T0, STALE_AT, USABLE_UNTIL, FAST_RETRY, codeOf, useFakeClock } from './support';
 
 /** The refresh answers 503, then Get token refuses the credentials. */
@@ -13,31 +22,45 @@ describe('TokenLifecycle: failure policy', () => {
   useFakeClock(() => h);
 
   describe('retries (finding 3: a busy app makes no more calls in an outage than an idle one)', () => {
-    it('one attempt per renewal; the background retries with growing backoff; callers in between fail at once', async () => {
-      // random 0.5: delay = 3/4 of min(maxDelayMs, baseDelayMs * 2^step) -> 75 ms, then 150 ms.
+    it('one renewal makes maxAttempts attempts; the background retries with growing backoff; callers in between fail at once', async () => {
+      // random 0.5: each wait is 3/4 of min(maxDelayMs, baseDelayMs * 2^step): 75 ms, then 150 ms, both
+      // between the attempts of a renewal and between renewals.
       h = harness({ retry: FAST_RETRY }, answer.fail('UPSTREAM_UNAVAILABLE', 503));
       const caller = outcome(h.lifecycle.getAccessToken());
       await flush();
       expect(h.stub.count).toBe(1);
-      expect(codeOf(caller.error())).toBe('UPSTREAM_UNAVAILABLE');
-      expect((caller.error() as TransferAuthError).status).toBe(503);
-      const busy = await Promise.allSettled(Array.from({ length: 100 }, () => h.lifecycle.getAccessToken()));
-      expect(busy.every((r) => r.status === 'rejected' && codeOf(r.reason) === 'UPSTREAM_UNAVAILABLE')).toBe(true);
-      expect(h.stub.count).toBe(1);
       await jest.advanceTimersByTimeAsync(74);
-      expect(h.stub.count).toBe(1);
+      expect([h.stub.count, caller.settled()]).toEqual([1, false]); // the caller waits for the renewal
       await jest.advanceTimersByTimeAsync(1);
       expect(h.stub.count).toBe(2);
       await jest.advanceTimersByTimeAsync(149);
-      expect(h.stub.count).toBe(2);
+      expect([h.stub.count, caller.settled()]).toEqual([2, false]);
       await jest.advanceTimersByTimeAsync(1);
+      expect(h.stub.count).toBe(3); // the last attempt: its error is the renewal's
+      expect(codeOf(caller.error())).toBe('UPSTREAM_UNAVAILABLE');
+      expect((caller.error() as TransferAuthError).status).toBe(503);
+      expect(h.stub.calls.map((c) => c.atMs - T0)).toEqual([0, 75, 225]);
+      const busy = await Promise.allSettled(Array.from({ length: 100 }, () => h.lifecycle.getAccessToken()));
+      expect(busy.every((r) => r.status === 'rejected' && codeOf(r.reason) === 'UPSTREAM_UNAVAILABLE')).toBe(true);
       expect(h.stub.count).toBe(3);
+      // The failure policy's backoff (75 ms), then the next renewal and its 3 attempts.
+      await jest.advanceTimersByTimeAsync(74);
+      expect(h.stub.count).toBe(3);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(h.stub.count).toBe(4);
+      await jest.advanceTimersByTimeAsync(225);
+      expect(h.stub.calls.map((c) => c.atMs - T0)).toEqual([0, 75, 225, 300, 375, 525]);
+      // The second failed renewal doubles the policy's backoff (150 ms); the attempts inside start over.
+      await jest.advanceTimersByTimeAsync(149);
+      expect(h.stub.count).toBe(6);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(h.stub.count).toBe(7);
     });
 
     it('makes exactly as many upstream calls with 20 busy callers as with none over 6 s of 503s', async () => {
       async function run(callers: number): Promise<number> {
         const one = harness({ retry: FAST_RETRY }, answer.fail('UPSTREAM_UNAVAILABLE', 503));
-        await one.lifecycle.start();
+        void one.lifecycle.start(); // not awaited: its attempts wait on the fake timers advanced below
         for (let t = 0; t < 6_000; t += 10) {
           for (let i = 0; i < callers; i++) void one.lifecycle.getAccessToken().catch(() => undefined);
           await jest.advanceTimersByTimeAsync(10);
@@ -47,16 +70,19 @@ describe('TokenLifecycle: failure policy', () => {
       }
       const idle = await run(0);
       const busy = await run(20);
-      expect(idle).toBeGreaterThan(5);
+      expect(idle).toBeGreaterThan(5 * FAST_RETRY.maxAttempts);
       expect(busy).toBe(idle);
     });
 
-    it('retry.maxAttempts no longer makes a caller wait through retries', async () => {
+    it('a caller waits through the attempts of one renewal (retry.maxAttempts), never longer', async () => {
       h = harness({ retry: { ...FAST_RETRY, maxAttempts: 5 } }, answer.fail('UPSTREAM_UNAVAILABLE', 502));
       const caller = outcome(h.lifecycle.getAccessToken());
-      await flush();
+      // Waits of 75, 150, 300, 600 ms (random 0.5): the fifth attempt is made at 1,125 ms.
+      await jest.advanceTimersByTimeAsync(1_124);
+      expect([h.stub.count, caller.settled()]).toEqual([4, false]);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(h.stub.count).toBe(5);
       expect(codeOf(caller.error())).toBe('UPSTREAM_UNAVAILABLE');
-      expect(h.stub.count).toBe(1);
     });
 
     it.each([
@@ -85,19 +111,18 @@ describe('TokenLifecycle: failure policy', () => {
     });
   });
   describe('Retry-After', () => {
-    it('a short Retry-After: the caller gets the 429 at once; the background retries when asked', async () => {
+    it('a Retry-After within maxDelayMs is waited inside the renewal: the caller gets the token', async () => {
       h = harness({ retry: FAST_RETRY }, answer.pending());
       const caller = outcome(h.lifecycle.getAccessToken());
       await flush();
       h.stub.last().fail(upstreamError('UPSTREAM_UNAVAILABLE', 429, 800));
       h.stub.responder = answer.ok();
-      await flush();
-      expect(codeOf(caller.error())).toBe('UPSTREAM_UNAVAILABLE');
-      await jest.advanceTimersByTimeAsync(798);
-      expect(h.stub.count).toBe(1);
-      await jest.advanceTimersByTimeAsync(2);
+      await jest.advanceTimersByTimeAsync(799); // 800 ms asked, more than the 75 ms backoff
+      expect([h.stub.count, caller.settled()]).toEqual([1, false]);
+      await jest.advanceTimersByTimeAsync(1);
       expect(h.stub.count).toBe(2);
-      expect(await h.lifecycle.getAccessToken()).toBe([...h.stub.issued.keys()][0]);
+      expect(caller.value()).toBe([...h.stub.issued.keys()][0]);
+      expect(h.hooks.events.map((e) => e.type)).toEqual(['token.acquired']);
     });
 
     it('longer than maxDelayMs: callers fail at once with no call; the background waits as asked', async () => {
@@ -195,15 +220,18 @@ describe('TokenLifecycle: failure policy', () => {
       expect(h.stub.count).toBe(2);
     });
 
-    it('a caller with no usable token joins the attempt in flight and gets its failure', async () => {
+    it('a caller with no usable token joins the renewal in flight and gets its failure after its last attempt', async () => {
       h = harness({ retry: { maxAttempts: 2, baseDelayMs: 100, maxDelayMs: 1_000 } }, answer.pending());
       void h.lifecycle.start();
       await flush();
       const caller = outcome(h.lifecycle.getAccessToken());
       h.stub.last().fail(upstreamError('UPSTREAM_UNAVAILABLE', 500));
+      await jest.advanceTimersByTimeAsync(75); // the wait before the second attempt (random 0.5)
+      expect([h.stub.count, caller.settled()]).toEqual([2, false]);
+      h.stub.last().fail(upstreamError('UPSTREAM_UNAVAILABLE', 502));
       await flush();
-      expect(codeOf(caller.error())).toBe('UPSTREAM_UNAVAILABLE');
-      expect(h.stub.count).toBe(1);
+      expect(caller.error()).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', status: 502 });
+      expect(h.stub.count).toBe(2);
     });
   });
   describe('rejected credentials', () => {
@@ -366,14 +394,15 @@ describe('TokenLifecycle: failure policy', () => {
         { retry: { maxAttempts: 3, baseDelayMs: 2_000, maxDelayMs: 2_000 } },
         answer.fail('UPSTREAM_UNAVAILABLE', 503),
       );
-      await h.lifecycle.start();
+      await drive(h.lifecycle.start()); // its renewal's 3 attempts, 1.5 s apart (random 0.5), all 503
+      expect(h.stub.count).toBe(3);
       h.stub.responder = answer.ok(); // recovered
       await jest.advanceTimersByTimeAsync(500);
       const caller = outcome(h.lifecycle.getAccessToken());
       await flush(); // no time passes
       expect(codeOf(caller.error())).toBe('UPSTREAM_UNAVAILABLE');
       await jest.advanceTimersByTimeAsync(1_000); // the backoff (random 0.5: 1.5 s) is over
-      expect(h.stub.count).toBe(2);
+      expect(h.stub.count).toBe(4);
       expect(await h.lifecycle.getAccessToken()).toBe([...h.stub.issued.keys()][0]);
     });
   });

@@ -103,12 +103,13 @@ describe('TokenLifecycle: renewal (refresh, fallback, forceRefresh, start)', () 
       expect(h.stub.count).toBe(1);
     });
 
-    // Start makes one attempt, not a renewal's maxAttempts: a hanging upstream must not hold the boot.
+    // Start makes one renewal: its maxAttempts attempts for a fast transient failure (a 503), one for a
+    // bad answer. A hanging upstream is a timeout, which ends the renewal at once: it never holds the boot.
     it.each([
-      ['UPSTREAM_UNAVAILABLE', 503, 1],
+      ['UPSTREAM_UNAVAILABLE', 503, FAST_RETRY.maxAttempts],
       ['INVALID_RESPONSE', 200, 1],
     ] as const)(
-      '%s does not fail start (one attempt); callers get it until the upstream recovers',
+      '%s does not fail start (one renewal); callers get it until the upstream recovers',
       async (code, status, calls) => {
         h = harness({ retry: FAST_RETRY }, answer.fail(code, status));
         const started = outcome(h.lifecycle.start());

@@ -18,7 +18,9 @@ describe('regression (0.2 review): a follower polls the entry only, never the lo
     await jest.advanceTimersByTimeAsync(10);
     const follower = outcome(b.lifecycle.getAccessToken()); // B: lock held -> waits for A's write
     await jest.advanceTimersByTimeAsync(10);
-    a.stub.last().fail(upstreamError('UPSTREAM_UNAVAILABLE', 503)); // A fails at once, releases the lock
+    // A fails fast (its first attempt, then the others of its renewal, 75 + 150 ms apart), releases the lock.
+    a.stub.responder = answer.fail('UPSTREAM_UNAVAILABLE', 503);
+    a.stub.last().fail(upstreamError('UPSTREAM_UNAVAILABLE', 503));
     await jest.advanceTimersByTimeAsync(3_000);
     expect(leader.settled()).toBe(true);
     // Current: B keeps polling read() for a write that will never come, until 2 * 10 s + 2 s = 22 s after it
