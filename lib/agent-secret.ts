@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { types } from 'node:util';
 import { TransferAuthError } from './errors/transfer-auth.error';
 import { shutdownError } from './upstream-answer';
@@ -67,3 +68,16 @@ function describe(error: unknown): string {
   const name = /^[A-Za-z][\w$]{0,60}$/.test(error.name) ? error.name : 'Error';
   return `${name}${safeCode}`;
 }
+
+/**
+ * @internal A secret's tag for the fleet's login cool-down: 8 hex digits of a hash, the same in every
+ * process for the same secret. Too short to test guesses of the secret against (2^32 values: a wrong
+ * guess matches one in four billion, a list of candidates leaves millions), long enough to tell a
+ * rotated secret from the one rejected.
+ */
+export function secretTag(secret: string): string {
+  return createHash('sha256').update(`nestjs-freedompay-transfer-auth/secret-tag\n${secret}`).digest('hex').slice(0, 8);
+}
+
+/** @internal The tag of the secret a rejected login was sent with, by its error (kept out of the error itself). */
+export const rejectedSecretTags = new WeakMap<object, string>();

@@ -18,6 +18,7 @@ export type {
   TokenRefreshedEvent,
   TransferAuthEvent,
   TransferAuthLastError,
+  TransferAuthStoreStatus,
   TransferAuthModuleOptions,
   TransferAuthRefreshOptions,
   TransferAuthRetryOptions,

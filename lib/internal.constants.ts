@@ -48,5 +48,24 @@ export const UNAUTHORIZED_SPACING_MAX_MS = 5 * 60_000;
 /** How long one token-store call may take before the process renews without the store. */
 export const STORE_TIMEOUT_MS = 2_000;
 
+/**
+ * What one renewal may spend in the store before its upstream call (read, lock, spent mark, replica
+ * acknowledgement), all calls together: past it, the process renews without the store. A store slower
+ * than this costs callers no more than a dead one.
+ */
+export const STORE_BUDGET_MS = 1_500;
+
+/** ... and never more than this share of what is left of the token being replaced (short tokens). */
+export const STORE_BUDGET_SHARE = 1 / 3;
+
+/** ... nor less than this. */
+export const STORE_BUDGET_MIN_MS = 100;
+
+/** The renewal lock's lease: its live holder extends it every third of it; a paused or dead one loses it. */
+export const LOCK_LEASE_MS = 4_000;
+
+/** How long the spent mark may wait for a replica's acknowledgement (`WAIT`) before the renewal logs in. */
+export const REPLICA_WAIT_MS = 500;
+
 /** What replaces a secret or a token wherever an object is printed. */
 export const REDACTED = '[redacted]';

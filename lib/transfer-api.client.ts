@@ -10,7 +10,7 @@ import type { ResolvedTransferAuthOptions } from './resolve-options';
 import { instant, systemClock, type Clock, type Instant } from './token-lifecycle/clock';
 import { MAX_RESPONSE_BYTES } from './internal.constants';
 import { networkError, outcome, parseAnswer, shutdownError, SHUTDOWN, TIMEOUT, type Call } from './upstream-answer';
-import { readAgentSecret } from './agent-secret';
+import { readAgentSecret, rejectedSecretTags, secretTag } from './agent-secret';
 import { tokenFingerprint } from './telemetry/fingerprint';
 import { NO_TELEMETRY, type Telemetry } from './telemetry/telemetry';
 
@@ -40,6 +40,11 @@ export interface TokenEndpoint {
    * answers another secret than the one rejected (then a login may be tried at once). Never rejects.
    */
   secretChanged?(): Promise<boolean>;
+  /**
+   * The tag of the secret a login would be sent with now ({@link secretTag}): a fleet's login cool-down
+   * stands for the secret it was started with. Rejects when the provider fails.
+   */
+  secretTag?(): Promise<string>;
   /** Aborts every request in flight (they reject with `SHUTDOWN`); later calls reject at once. */
   close(): void;
 }
@@ -123,6 +128,10 @@ export class TransferApiClient implements TokenEndpoint {
     }
   }
 
+  async secretTag(): Promise<string> {
+    return secretTag(await this.readSecret());
+  }
+
   /** Get token; a rejected secret is remembered (as a hash), and forgotten with the others on success. */
   private async loginRemembering(secret: string, parent: unknown): Promise<UpstreamTokenResponse> {
     try {
@@ -130,6 +139,7 @@ export class TransferApiClient implements TokenEndpoint {
       this.#rejected.clear();
       return answer;
     } catch (error) {
+      if (TransferAuthError.is(error, 'INVALID_CREDENTIALS')) rejectedSecretTags.set(error, secretTag(secret));
       if (TransferAuthError.is(error, 'INVALID_CREDENTIALS') && typeof this.options.agentSecret !== 'string') {
         const hash = digest(secret);
         this.#rejected.delete(hash); // re-added last: the oldest goes first

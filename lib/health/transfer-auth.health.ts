@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { TransferAuthError, type TransferAuthErrorCode } from '../errors/transfer-auth.error';
-import type { TransferAuthState } from '../interfaces/transfer-auth-status.interface';
+import type { TransferAuthState, TransferAuthStoreStatus } from '../interfaces/transfer-auth-status.interface';
 import type { TransferAuthService } from '../transfer-auth.service';
 import { getTransferAuthToken } from '../transfer-auth.decorators';
 import { PromiseTimeoutError, promiseTimeout } from '../utils/promise-timeout';
@@ -40,6 +40,11 @@ export interface TransferAuthHealthData extends Record<string, unknown> {
   accessExpiresAt: string | null;
   /** Only when `down`. */
   code?: TransferAuthHealthCode;
+  /**
+   * The shared token store's state, with a `store` only. A degraded store with a usable token is still
+   * `up`: each process then renews alone, and callers are not failed because of it.
+   */
+  store?: TransferAuthStoreStatus;
 }
 
 /**
@@ -99,7 +104,12 @@ export class TransferAuthHealthIndicator {
   private data(auth: TransferAuthService): TransferAuthHealthData {
     try {
       const status = auth.getStatus();
-      return { state: status.state, accessExpiresAt: status.accessExpiresAt?.toISOString() ?? null };
+      const data: TransferAuthHealthData = {
+        state: status.state,
+        accessExpiresAt: status.accessExpiresAt?.toISOString() ?? null,
+      };
+      if (status.store !== undefined) data.store = status.store;
+      return data;
     } catch {
       return { state: 'failed', accessExpiresAt: null }; // invalid options: the service cannot say more
     }

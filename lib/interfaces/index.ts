@@ -8,7 +8,12 @@ export type {
   TransferHttpDefaults,
   TransferHttpReservedDefaults,
 } from './transfer-auth-module-options.interface';
-export type { TransferAuthLastError, TransferAuthState, TransferAuthStatus } from './transfer-auth-status.interface';
+export type {
+  TransferAuthLastError,
+  TransferAuthState,
+  TransferAuthStatus,
+  TransferAuthStoreStatus,
+} from './transfer-auth-status.interface';
 export type {
   TokenAcquiredEvent,
   TokenFailedEvent,

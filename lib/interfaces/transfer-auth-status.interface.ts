@@ -20,6 +20,21 @@ export interface TransferAuthLastError {
   at: Date;
 }
 
+/**
+ * The shared token store as this process sees it (only with a `store`):
+ * - `ok`: every kind of store call answers;
+ * - `degraded`: some kind fails (see `error`), and the process does without what it needs: it renews
+ *   alone when reads or locks fail, shares less when writes fail, logs in instead of refreshing when the
+ *   replicas do not hold the spent mark. Callers are never failed because of it.
+ */
+export interface TransferAuthStoreStatus {
+  state: 'ok' | 'degraded';
+  /** When this state began (ISO 8601). */
+  since: string;
+  /** The error code of the last failure: a Redis code (`NOPERM`, `OOM`, `READONLY`, ...), `TIMEOUT`, or a socket code. */
+  error?: string;
+}
+
 /** A snapshot of the token provider, safe to log or to serve on a status endpoint. */
 export interface TransferAuthStatus {
   state: TransferAuthState;
@@ -36,4 +51,6 @@ export interface TransferAuthStatus {
   accessTokenFingerprint: string | null;
   /** The last failure, until a token is obtained again. */
   lastError?: TransferAuthLastError;
+  /** The shared token store's state; absent without a `store`. */
+  store?: TransferAuthStoreStatus;
 }

@@ -14,6 +14,10 @@ interface Plain {
   ae: number;
   re: number;
   o: number;
+  /** The fleet's login cool-down: until (Redis' clock), rejected logins in a row, the rejected secret's tag. */
+  lb?: number;
+  rl?: number;
+  rs?: string;
 }
 
 /**
@@ -33,6 +37,11 @@ export function seal(entry: StoredTransferToken, key: Uint8Array, aad: string, s
   if (entry.refreshToken !== undefined && entry.refreshUsableUntil !== undefined) {
     plain.r = entry.refreshToken;
     plain.ru = entry.refreshUsableUntil + shiftMs;
+  }
+  if (entry.loginBlockedUntil !== undefined) {
+    plain.lb = entry.loginBlockedUntil + shiftMs;
+    plain.rl = entry.rejectedLogins ?? 1;
+    if (entry.rejectedSecret !== undefined) plain.rs = entry.rejectedSecret;
   }
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
@@ -79,6 +88,11 @@ export function open(
     if (typeof p.r === 'string' && typeof p.ru === 'number') {
       Object.defineProperty(entry, 'refreshToken', { value: p.r, enumerable: false });
       entry['refreshUsableUntil'] = p.ru + shiftMs;
+    }
+    if (typeof p.lb === 'number' && Number.isFinite(p.lb)) {
+      entry['loginBlockedUntil'] = p.lb + shiftMs;
+      entry['rejectedLogins'] = typeof p.rl === 'number' && p.rl > 0 ? p.rl : 1;
+      if (typeof p.rs === 'string') entry['rejectedSecret'] = p.rs;
     }
     return entry as unknown as StoredTransferToken;
   } catch {

@@ -23,6 +23,11 @@ export interface Subscriber {
 export interface RedisCalls {
   /** Runs a Lua script; every key it touches is in `keys` (one hash slot). */
   run(script: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  /**
+   * A command that cannot run in a script (`WAIT`), on the connection that holds `key`: the one the
+   * scripts of `key` ran on (a cluster's node for its slot).
+   */
+  command(key: string, args: readonly string[]): Promise<unknown>;
   /** A new connection for pub/sub, with messages delivered to `onMessage`. */
   subscriber(onMessage: (channel: string) => void): Subscriber;
   /** Calls `onEnd` once the app's client is closed for good; returns a function that stops listening. */
@@ -36,6 +41,10 @@ interface Emitter {
 }
 interface IoRedisLike extends Emitter {
   eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
+  call(command: string, ...args: string[]): Promise<unknown>;
+  /** A cluster's: the node keys (`host:port`, the master first) of each slot, and its nodes. */
+  slots?: string[][];
+  nodes?(role: 'master'): { options: { host?: string; port?: number }; call: IoRedisLike['call'] }[];
   duplicate(...overrides: unknown[]): IoRedisLike;
   subscribe(channel: string): Promise<unknown>;
   unsubscribe(channel: string): Promise<unknown>;
@@ -45,6 +54,9 @@ interface IoRedisLike extends Emitter {
 }
 interface NodeRedisLike extends Emitter {
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  /** A client's takes the arguments; a cluster's the first key, whether it reads only, and the arguments. */
+  sendCommand(...args: unknown[]): Promise<unknown>;
+  getSlotMaster?: unknown;
   duplicate(overrides?: object): NodeRedisLike;
   connect(): Promise<unknown>;
   subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
@@ -94,6 +106,14 @@ function ioRedisCalls(client: IoRedisLike): RedisCalls {
   return {
     whenClientEnds: whenEnds(client, ['end']),
     run: (script, keys, args) => client.eval(script, keys.length, ...keys, ...args),
+    command(key, [name, ...args]) {
+      if (client.isCluster !== true) return client.call(name as string, ...args);
+      // A cluster sends a keyless command to any node: this one goes to the master of the key's slot.
+      const at = client.slots?.[keySlot(key)]?.[0];
+      const node = client.nodes?.('master').find(({ options }) => `${options.host}:${options.port}` === at);
+      if (node === undefined) return Promise.reject(new Error('CLUSTERDOWN no known master for the slot'));
+      return node.call(name as string, ...args);
+    },
     subscriber(onMessage) {
       // Whatever the app set on its client, this one queues its SUBSCRIBE until it is connected and
       // subscribes again after a reconnect: without them, no hint would ever arrive.
@@ -117,6 +137,8 @@ function nodeRedisCalls(client: NodeRedisLike): RedisCalls {
   return {
     whenClientEnds: whenEnds(client, ['end', 'disconnect']),
     run: (script, keys, args) => client.eval(script, { keys: [...keys], arguments: [...args] }),
+    command: (key, args) =>
+      client.getSlotMaster === undefined ? client.sendCommand([...args]) : client.sendCommand(key, false, [...args]),
     subscriber(onMessage) {
       const sub = client.duplicate({ disableOfflineQueue: false }); // queue SUBSCRIBE until connected
       sub.on('error', noop); // without a listener node-redis would throw it: reconnects by itself
@@ -151,4 +173,17 @@ function closeNodeRedis(sub: NodeRedisLike): void {
   } catch {
     // already closed
   }
+}
+
+/** The cluster slot of `key`: CRC16 (XMODEM) of its hash tag, mod 16384, as Redis computes it. */
+export function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  const tag = close > open + 1 ? key.slice(open + 1, close) : key;
+  let crc = 0;
+  for (const byte of Buffer.from(tag)) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
 }

@@ -7,6 +7,7 @@ import type {
   TransferTokenStoreContext,
   TransferTokenStoreLock,
 } from '../token-store/transfer-token-store.interface';
+import { storeErrorCode } from '../token-store/store-error';
 import { open, seal } from './entry-cipher';
 import {
   isRedisClient,
@@ -40,20 +41,22 @@ local t = redis.call('TIME')
 return { e[1], e[2], t[1], t[2] }`;
 
 /**
- * Compare-and-set on the version; refused when it reaches Redis after the writer gave up on it (ARGV[5],
+ * Compare-and-set on the version; refused when it reaches Redis after the writer gave up on it (ARGV[4],
  * on Redis' clock): a late write never lands behind the writer's back. Idempotent: a client that resends
- * it after a reconnect (ioredis does) is told it was written (the sealed entry is unique: a random IV). Keeps the longer of the old and the
- * new expiry (a spent entry must outlive the renewal that spent it), and tells the watchers.
+ * it after a reconnect (ioredis does) is told it was written (the sealed entry is unique: a random IV).
+ * No TTL (`PERSIST`): the entry outlives its deadlines by design, so that `volatile-*` eviction policies
+ * never pick it. The hint to the watchers is a `pcall`: a `PUBLISH` the ACL refuses (Redis 7's default
+ * `resetchannels`) does not fail the write, which has landed by then; its error is answered instead of 1.
  */
 const WRITE = `local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if v == tonumber(ARGV[1]) and redis.call('HGET', KEYS[1], 'd') == ARGV[2] then return 1 end
 if v + 1 ~= tonumber(ARGV[1]) then return 0 end
 local t = redis.call('TIME')
-if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[5]) then return 0 end
-local keep = redis.call('PTTL', KEYS[1])
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[4]) then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], math.max(keep, tonumber(ARGV[3])))
-redis.call('PUBLISH', ARGV[4], ARGV[1])
+redis.call('PERSIST', KEYS[1])
+local hint = redis.pcall('PUBLISH', ARGV[3], ARGV[1])
+if type(hint) == 'table' and hint.err then return hint.err end
 return 1`;
 
 /** A write that reaches Redis later than this after it was sent is refused (the lifecycle gave up on it). */
@@ -64,6 +67,13 @@ const LOCK = `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then r
 if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0`;
 
+/** Extends the lock only if it is still this holder's. */
+const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
+/** The replication section of the server that holds the key (a cluster routes it by the key). */
+const REPLICATION = `return redis.call('INFO', 'replication')`;
+
 /** Deletes the lock only if it is still this holder's. */
 const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
@@ -71,7 +81,7 @@ return 0`;
 const DEFAULT_PREFIX = 'freedompay-transfer-auth:';
 
 /** @internal The scripts, for the tests that run them as a client resending them would. */
-export const SCRIPTS = { READ, WRITE, LOCK, UNLOCK } as const;
+export const SCRIPTS = { READ, WRITE, LOCK, EXTEND, UNLOCK, REPLICATION } as const;
 
 /**
  * A {@link TransferTokenStore} on Redis, so that a fleet of processes shares one token: one renewal per
@@ -90,6 +100,8 @@ export class RedisTokenStore implements TransferTokenStore {
   private subscriber: Subscriber | undefined;
   private stopListening: (() => void) | undefined;
   private readonly watchers = new Map<string, Set<() => void>>();
+  /** Servers (by entry key) seen with replicas: one seen without them afterwards is in doubt (a demoted primary). */
+  private readonly hadReplicas = new Set<string>();
   /** Per entry key (a cluster's nodes have clocks of their own): Redis' clock less ours, from the last read. */
   private readonly offsets = new Map<string, number>();
 
@@ -151,12 +163,34 @@ export class RedisTokenStore implements TransferTokenStore {
     }
     const sentAt = Date.now();
     const sealed = seal(entry, this.keyOf(context), names.aad(entry.version), offset);
-    // Kept while any part of it can still be used; Redis drops it after that.
-    const lastUse = Math.max(entry.usableUntil, entry.refreshUsableUntil ?? 0);
-    const ttl = String(Math.max(1_000, Math.ceil(lastUse - sentAt)));
     const deadline = String(sentAt + offset + WRITE_DEADLINE_MS);
-    const args = [String(entry.version), sealed, ttl, names.channel, deadline];
-    return Number(await this.calls.run(WRITE, [names.entry], args)) === 1;
+    const reply = await this.calls.run(WRITE, [names.entry], [String(entry.version), sealed, names.channel, deadline]);
+    if (typeof reply === 'string' || Buffer.isBuffer(reply)) {
+      // Written; only the hint was refused (e.g. no channel permission): the watchers poll instead.
+      context.warn?.(storeErrorCode(new Error(String(reply))), 'change hints (PUBLISH); other processes poll instead');
+      return true;
+    }
+    return Number(reply) === 1;
+  }
+
+  /**
+   * Whether this connection's writes of `key` are held by a replica: `INFO replication` of the server
+   * that holds it, then `WAIT 1 timeoutMs` on the same connection when it has replicas. A replica that
+   * answers (a demoted primary), or a primary that had replicas and has none now, is in doubt: `false`.
+   */
+  async replicated(key: string, timeoutMs: number, context: TransferTokenStoreContext): Promise<boolean> {
+    const { entry } = this.names(key);
+    const info = String(await this.calls.run(REPLICATION, [entry], []));
+    if (/^role:master\b/m.exec(info) === null) return false;
+    const replicas = Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? '0');
+    if (replicas === 0) {
+      if (!this.hadReplicas.has(entry)) return true;
+      context.warn?.('NOREPLICAS', 'refresh tokens: the server had replicas and has none now; logging in instead');
+      return false;
+    }
+    this.hadReplicas.add(entry);
+    const acked = await this.calls.command(entry, ['WAIT', '1', String(Math.max(1, Math.floor(timeoutMs)))]);
+    return Number(acked) >= 1;
   }
 
   async lock(key: string, ttlMs: number): Promise<TransferTokenStoreLock | undefined> {
@@ -171,10 +205,13 @@ export class RedisTokenStore implements TransferTokenStore {
         released = true;
         await this.calls.run(UNLOCK, [lock], [token]);
       },
+      extend: async (leaseMs: number) =>
+        !released &&
+        Number(await this.calls.run(EXTEND, [lock], [token, String(Math.max(1, Math.ceil(leaseMs)))])) === 1,
     };
   }
 
-  watch(key: string, onChange: () => void): () => void {
+  watch(key: string, onChange: () => void, context?: TransferTokenStoreContext): () => void {
     const { channel } = this.names(key);
     let callbacks = this.watchers.get(channel);
     if (callbacks === undefined) {
@@ -184,7 +221,11 @@ export class RedisTokenStore implements TransferTokenStore {
         this.subscriber = this.calls.subscriber((from) => this.dispatch(from));
         this.stopListening = this.calls.whenClientEnds(() => this.closeSubscriber());
       }
-      this.subscriber.subscribe(channel).catch(() => undefined); // polling covers it
+      this.subscriber.subscribe(channel).catch((error: unknown) => {
+        // Polling covers it; a refusal (no channel permission) is worth saying once.
+        const code = storeErrorCode(error);
+        if (code === 'NOPERM') context?.warn?.(code, 'change hints (SUBSCRIBE); this process polls instead');
+      });
     }
     const set = callbacks.add(onChange);
     return () => {

@@ -145,6 +145,32 @@ export function spentEntry(entry: StoredTransferToken): StoredTransferToken {
 }
 
 /**
+ * @internal The entry after a rejected login: the fleet's cool-down (until, rejections in a row, the
+ * rejected secret's tag) on the access token stored before, if any (others may still use it); no refresh
+ * token (the login was tried because none was usable).
+ */
+export function blockedEntry(
+  entry: StoredTransferToken | undefined,
+  version: number,
+  loginBlockedUntil: number,
+  rejectedLogins: number,
+  rejectedSecret: string,
+): StoredTransferToken {
+  return hideToken({
+    version,
+    accessToken: entry?.accessToken ?? '',
+    staleAt: entry?.staleAt ?? 0,
+    usableUntil: entry?.usableUntil ?? 0,
+    accessExpiresAt: entry?.accessExpiresAt ?? 0,
+    refreshExpiresAt: entry?.refreshExpiresAt ?? 0,
+    obtainedAt: entry?.obtainedAt ?? 0,
+    loginBlockedUntil,
+    rejectedLogins,
+    rejectedSecret,
+  });
+}
+
+/**
  * @internal A stored token placed on this process' clocks: the access token if it is usable now, the
  * refresh token if it is; `undefined` for an entry that is not well formed (a store is outside our control).
  */

@@ -27,6 +27,12 @@ export type FailureState =
 
 const READY: FailureState = { kind: 'ready' };
 
+/**
+ * @internal A rejection that came with the fleet's cool-down (from the shared store): what is left of it,
+ * by error. The fleet's count of rejections, not this process', sets how long no login is tried.
+ */
+export const fleetCoolDowns = new WeakMap<object, number>();
+
 /** @internal The failure policy: decides when renewals may run after failures, and who is told what. */
 export class FailurePolicy {
   private current: FailureState = READY;
@@ -116,7 +122,8 @@ export class FailurePolicy {
   failed(error: TransferAuthError, now: number): string {
     if (this.current.kind === 'closed' || error.code === 'SHUTDOWN') return 'shutting down';
     if (error.code === 'INVALID_CREDENTIALS') {
-      const coolDownMs = Math.min(CREDENTIALS_COOLDOWN_MAX_MS, CREDENTIALS_COOLDOWN_MIN_MS * 2 ** this.rejections++);
+      const own = Math.min(CREDENTIALS_COOLDOWN_MAX_MS, CREDENTIALS_COOLDOWN_MIN_MS * 2 ** this.rejections++);
+      const coolDownMs = fleetCoolDowns.get(error) ?? own;
       this.current = { kind: 'rejected', error, until: now + coolDownMs };
     } else if (this.current.kind !== 'rejected' || now >= this.current.until) {
       // (A refresh that fails during the cool-down after rejected credentials leaves them rejected.)

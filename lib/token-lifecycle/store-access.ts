@@ -7,6 +7,8 @@ import type {
   TransferTokenStoreLock,
 } from '../token-store/transfer-token-store.interface';
 import { STORE_TIMEOUT_MS } from '../internal.constants';
+import { storeErrorCode } from '../token-store/store-error';
+import type { TransferAuthStoreStatus } from '../interfaces/transfer-auth-status.interface';
 import { promiseTimeout, PromiseTimeoutError } from '../utils/promise-timeout';
 import type { LogFn } from './failure-log';
 import { shutdownError } from './failure-policy';
@@ -21,16 +23,45 @@ const WAKE_FLOOR_MS = 25;
 /** A store that did not answer gets this long (not the full timeout) until it answers again. */
 const DOWN_TIMEOUT_MS = 250;
 
+/** The same degradation (same error code) is logged at most this often; its recovery once per line. */
+const DEGRADED_LOG_INTERVAL_MS = 60_000;
+
 /** @internal The scope of a store given without derived keys (the lifecycle's own tests). */
 export const LOCAL_SCOPE: StoreScope = { key: 'token', context: storeContext(new Uint8Array(32)) };
 
+/** What the lifecycle calls on a store; each is reported by itself (a failing write does not fail reads). */
+type Call = 'read' | 'write' | 'lock' | 'extend' | 'replicated';
+
+const METRIC_OPERATION: Record<Call, StoreOperation> = {
+  read: 'read',
+  write: 'write',
+  lock: 'lock',
+  extend: 'lock',
+  replicated: 'write',
+};
+
+/** @internal A held lock: its lease is extended while held (when the store can), until `release()`. */
+export interface HeldLock {
+  release(): void;
+}
+
 /**
  * @internal The lifecycle's side of a {@link TransferTokenStore}: every call bounded in time, whatever
- * the store answers checked, failures reported as {@link DOWN} (logged once per outage, by error name
- * only, then the recovery), and nothing the store does can throw into a renewal or keep a process alive.
+ * the store answers checked, failures reported as {@link DOWN}, and nothing the store does can throw
+ * into a renewal or keep a process alive. Its state (`ok`, or `degraded` since when, with the error
+ * code) is the status' `store`: degraded while any kind of call fails (a store that refuses writes but
+ * answers reads is degraded until a write works again), so that a partial failure neither hides nor flaps.
+ * The degradation is logged by its code, at most once a minute per code, and its recovery once.
  */
 export class StoreAccess {
-  private down = false;
+  /** The kinds of call failing now, with their error codes. */
+  private readonly failing = new Map<Call, string>();
+  private state: TransferAuthStoreStatus;
+  /** When each degradation code was last logged (ms since the epoch), and whether its recovery is owed. */
+  private readonly logged = new Map<string, number>();
+  private recoveryOwed = false;
+  /** Codes a store reported through `context.warn`: each said once. */
+  private readonly warned = new Set<string>();
   private readonly closed = new AbortController();
 
   constructor(
@@ -38,51 +69,66 @@ export class StoreAccess {
     private readonly scope: Promise<StoreScope>,
     private readonly log: LogFn,
     private readonly telemetry: Telemetry = NO_TELEMETRY,
+    private readonly now: () => number = Date.now,
   ) {
     scope.catch(() => undefined);
+    this.state = { state: 'ok', since: new Date(this.now()).toISOString() };
   }
 
-  /** Whether the store failed its last call (each process renews alone meanwhile). */
+  /** Whether a kind of store call fails now (each process renews alone meanwhile, where it must). */
   get degraded(): boolean {
-    return this.down;
+    return this.failing.size > 0;
+  }
+
+  /** `getStatus().store`: a copy. */
+  status(): TransferAuthStoreStatus {
+    return { ...this.state };
   }
 
   /** The lock, `undefined` while another holder has it. A lock granted after the timeout is given back. */
-  async lock(ttlMs: number): Promise<TransferTokenStoreLock | undefined | Down> {
+  async lock(leaseMs: number, timeoutMs = STORE_TIMEOUT_MS): Promise<HeldLock | undefined | Down> {
     let late = false;
-    const result = await this.call('lock', (key) => {
-      const granted = this.store.lock(key, ttlMs);
-      Promise.resolve(granted).then(
-        (lock) => (late ? this.release(lock) : undefined),
-        () => undefined,
-      );
-      return granted;
-    });
+    const result = await this.call(
+      'lock',
+      (key) => {
+        const granted = this.store.lock(key, leaseMs);
+        Promise.resolve(granted).then(
+          (lock) => (late ? this.releaseNow(lock) : undefined),
+          () => undefined,
+        );
+        return granted;
+      },
+      timeoutMs,
+    );
     late = result === DOWN;
     this.telemetry.lock(result === DOWN ? 'down' : result === undefined ? 'busy' : 'acquired');
-    return result;
-  }
-
-  /** Fire and forget: nobody waits for it, and a lock that is not released lapses on its own. */
-  release(lock: TransferTokenStoreLock | undefined): void {
-    if (lock === undefined) return;
-    try {
-      Promise.resolve(lock.release()).catch(() => undefined);
-    } catch {
-      // a store's release never fails a renewal
-    }
+    return result === DOWN || result === undefined ? result : this.held(result, leaseMs);
   }
 
   /** The stored entry; anything that is not a well-formed entry (`null` included) counts as none. */
-  async read(): Promise<StoredTransferToken | undefined | Down> {
-    const entry = await this.call('read', (key, context) => this.store.read(key, context));
+  async read(timeoutMs = STORE_TIMEOUT_MS): Promise<StoredTransferToken | undefined | Down> {
+    const entry = await this.call('read', (key, context) => this.store.read(key, context), timeoutMs);
     if (entry === DOWN) return DOWN;
     const ok = typeof entry === 'object' && entry !== null && Number.isSafeInteger(entry.version) && entry.version > 0;
     return ok ? entry : undefined;
   }
 
-  async write(entry: StoredTransferToken): Promise<boolean | Down> {
-    return this.call('write', (key, context) => this.store.write(key, entry, context));
+  async write(entry: StoredTransferToken, timeoutMs = STORE_TIMEOUT_MS): Promise<boolean | Down> {
+    return this.call('write', (key, context) => this.store.write(key, entry, context), timeoutMs);
+  }
+
+  /**
+   * After the spent mark was written: whether it is held by a replica where the store has them (`WAIT`).
+   * A store that cannot say (no `replicated`) keeps its writes where it put them: `true`.
+   */
+  async replicated(timeoutMs: number): Promise<boolean> {
+    const store = this.store;
+    if (typeof store.replicated !== 'function') return true;
+    // The store's own wait ends a little before ours: its "no" is an answer, not a timeout.
+    const waitMs = Math.max(1, timeoutMs - 100);
+    return (
+      (await this.call('replicated', (key, context) => store.replicated!(key, waitMs, context), timeoutMs)) === true
+    );
   }
 
   /**
@@ -134,11 +180,11 @@ export class StoreAccess {
   follow(onChange: () => void): void {
     if (typeof this.store.watch !== 'function') return;
     this.scope.then(
-      ({ key }) => {
+      ({ key, context }) => {
         if (this.closed.signal.aborted) return;
         let stop: (() => void) | undefined;
         try {
-          stop = this.store.watch?.(key, onChange);
+          stop = this.store.watch?.(key, onChange, this.reporting(context));
         } catch {
           return; // polling covers it
         }
@@ -154,37 +200,123 @@ export class StoreAccess {
 
   /** Names nothing it holds (the scope holds the encryption key). */
   [inspect.custom](): string {
-    return `StoreAccess { down: ${this.down} }`;
+    return `StoreAccess { state: '${this.state.state}' }`;
+  }
+
+  /** Extends the lease every third of it while held (one extension in flight at a time), until released. */
+  private held(lock: TransferTokenStoreLock, leaseMs: number): HeldLock {
+    let released = false;
+    let extending = false;
+    const extend = lock.extend;
+    const timer =
+      typeof extend === 'function'
+        ? setInterval(() => {
+            if (extending || released) return;
+            extending = true;
+            void this.call('extend', () => extend.call(lock, leaseMs), leaseMs / 2).finally(() => {
+              extending = false;
+            });
+          }, leaseMs / 3)
+        : undefined;
+    timer?.unref?.();
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        clearInterval(timer);
+        this.releaseNow(lock);
+      },
+    };
+  }
+
+  /** Fire and forget: nobody waits for it, and a lock that is not released lapses on its own. */
+  private releaseNow(lock: TransferTokenStoreLock | undefined): void {
+    if (lock === undefined) return;
+    try {
+      Promise.resolve(lock.release()).catch(() => undefined);
+    } catch {
+      // a store's release never fails a renewal
+    }
   }
 
   private async call<T>(
-    operation: StoreOperation,
+    kind: Call,
     call: (key: string, context: TransferTokenStoreContext) => Promise<T>,
+    timeoutMs: number,
   ): Promise<T | Down> {
-    const pending = this.scope.then(({ key, context }) => call(key, context));
+    if (this.closed.signal.aborted || !(timeoutMs > 0)) return DOWN; // closed, or the renewal's budget is spent
+    const pending = this.scope.then(({ key, context }) => call(key, this.reporting(context)));
     // An answer is an answer, even one this call no longer waits for: a store slower than the short
     // timeout of an outage still ends it. (Registered first: it runs before the race below settles.)
     pending.then(
-      () => this.up(),
+      () => this.answered(kind),
       () => undefined,
     );
+    const unreachable = this.failing.has('read') || this.failing.has('lock');
     try {
-      return await promiseTimeout(this.down ? DOWN_TIMEOUT_MS : STORE_TIMEOUT_MS, pending, true);
+      return await promiseTimeout(unreachable ? Math.min(timeoutMs, DOWN_TIMEOUT_MS) : timeoutMs, pending, true);
     } catch (error) {
+      const timedOut = error instanceof PromiseTimeoutError;
       const why = error instanceof Error ? error.name : typeof error;
-      this.telemetry.storeFailed(operation, error instanceof PromiseTimeoutError ? 'timeout' : why);
-      if (!this.down) {
-        this.down = true;
-        this.log('warn', `The token store failed (${why}); renewing without it until it answers again.`);
-      }
+      this.telemetry.storeFailed(METRIC_OPERATION[kind], timedOut ? 'timeout' : why);
+      this.failed(kind, timedOut ? 'TIMEOUT' : storeErrorCode(error));
       return DOWN;
     }
   }
 
-  private up(): void {
-    if (!this.down || this.closed.signal.aborted) return;
-    this.down = false;
+  private failed(kind: Call, code: string): void {
+    if (this.closed.signal.aborted) return;
+    this.failing.set(kind, code);
+    if (this.state.state === 'degraded' && this.state.error === code) return; // the same outage: said already
+    this.state = { state: 'degraded', since: this.state.state === 'ok' ? this.stamp() : this.state.since, error: code };
+    const at = this.now();
+    const last = this.logged.get(code);
+    if (last !== undefined && at - last < DEGRADED_LOG_INTERVAL_MS) return; // flapping: said already
+    this.logged.set(code, at);
+    this.recoveryOwed = true;
+    this.log(
+      'warn',
+      `The token store failed (${code} on ${kind}); ${kind === 'replicated' ? 'logging in instead of using refresh tokens' : 'renewing without it'} until it answers again.${hint(code)}`,
+    );
+  }
+
+  private answered(kind: Call): void {
+    if (this.closed.signal.aborted || !this.failing.delete(kind) || this.failing.size > 0) return;
+    this.state = { state: 'ok', since: this.stamp() };
+    if (!this.recoveryOwed) return;
+    this.recoveryOwed = false;
     this.log('log', 'The token store answers again; renewals are shared through it again.');
+  }
+
+  /** The context the store gets: `warn` logs each code once for this process. */
+  private reporting(context: TransferTokenStoreContext): TransferTokenStoreContext {
+    const warn = (code: string, what: string): void => {
+      const safe = /^[A-Za-z][A-Za-z0-9_]{0,31}$/.test(code) ? code : 'UNKNOWN';
+      if (this.warned.has(safe) || this.closed.signal.aborted) return;
+      this.warned.add(safe);
+      this.log('warn', `The token store refused ${String(what).slice(0, 200)} (${safe}).${hint(safe)}`);
+    };
+    const reporting = Object.create(context) as TransferTokenStoreContext & { warn: typeof warn };
+    Object.defineProperty(reporting, 'warn', { value: warn, enumerable: false });
+    return reporting;
+  }
+
+  private stamp(): string {
+    return new Date(this.now()).toISOString();
+  }
+}
+
+/** What an operator can do about a code, where it is obvious. */
+function hint(code: string): string {
+  switch (code) {
+    case 'NOPERM':
+      return ' The Redis user lacks a permission: see the ACL in docs/fleet.md.';
+    case 'OOM':
+      return ' Redis is out of memory (maxmemory with noeviction).';
+    case 'READONLY':
+      return ' The Redis node is a replica: a failover under way, or the client points at a replica.';
+    default:
+      return '';
   }
 }
 

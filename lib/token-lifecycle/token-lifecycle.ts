@@ -15,6 +15,8 @@ import { UnauthorizedSpacing } from './unauthorized-spacing';
 import { NO_TELEMETRY, type Telemetry } from '../telemetry/telemetry';
 import { CallerWaits } from './caller-waits';
 import { SecretRotationCheck } from './secret-rotation-check';
+import { STORE_BUDGET_MIN_MS, STORE_BUDGET_MS, STORE_BUDGET_SHARE } from '../internal.constants';
+import { RetryingEndpoint } from './attempts';
 
 export type { LifecycleDeps, LifecycleHooks } from './lifecycle-deps';
 
@@ -59,6 +61,7 @@ export class TokenLifecycle {
   private readonly stopObserving: () => void;
   private readonly waits: CallerWaits;
   private readonly rotation: SecretRotationCheck;
+  private readonly store: StoreAccess | undefined;
 
   constructor(
     private readonly options: LifecycleOptions,
@@ -75,8 +78,13 @@ export class TokenLifecycle {
     this.rotation = new SecretRotationCheck(deps.endpoint, this.clock);
     const store =
       deps.store &&
-      new StoreAccess(deps.store, deps.storeScope ?? Promise.resolve(LOCAL_SCOPE), deps.hooks.log, this.telemetry);
-    this.renewer = new Renewer(options, deps.endpoint, store, deps.hooks.log, this.clock);
+      new StoreAccess(deps.store, deps.storeScope ?? Promise.resolve(LOCAL_SCOPE), deps.hooks.log, this.telemetry, () =>
+        this.clock.wall(),
+      );
+    this.store = store;
+    // Retries sit under the single-flight: every caller shares one renewal's attempts.
+    const endpoint = new RetryingEndpoint(deps.endpoint, options.retry, deps.random ?? Math.random);
+    this.renewer = new Renewer(options, endpoint, store, deps.hooks.log, this.clock);
     this.stopObserving = this.telemetry.observe({
       accessSecondsLeft: () => this.accessSecondsLeft(),
       refreshSecondsLeft: () => this.refreshSecondsLeft(),
@@ -147,11 +155,13 @@ export class TokenLifecycle {
   }
 
   getStatus(): TransferAuthStatus {
-    return statusOf(this.token, instant(this.clock), {
+    const status = statusOf(this.token, instant(this.clock), {
       closed: this.closed,
       renewing: this.flight !== undefined,
       lastError: this.lastError,
     });
+    if (this.store !== undefined) status.store = this.store.status();
+    return status;
   }
 
   /** Names the state only: no token, ever. */
@@ -220,7 +230,13 @@ export class TokenLifecycle {
     // The span of whoever started it (a caller, or the request answered 401 whose retry waits for it) is
     // the parent of the upstream calls; a scheduled renewal starts a trace of its own.
     const parent = cause === 'schedule' ? undefined : this.telemetry.activeContext();
-    const renewal = this.renewer.renew({ replacing: this.replacing(), refresh, allowLogin, parent });
+    const renewal = this.renewer.renew({
+      replacing: this.replacing(),
+      refresh,
+      allowLogin,
+      parent,
+      storeBudgetMs: this.storeBudgetMs(),
+    });
     const flight: Flight = new Flight(
       allowLogin,
       renewal.then(
@@ -255,6 +271,12 @@ export class TokenLifecycle {
     this.refreshUsableUntil = this.refresh?.usableUntil;
     this.version = renewed.version;
     this.shared = renewed.shared;
+    // Written after the callers got it: its version and whether it is shared come with the write.
+    renewed.stored?.then(({ version, shared }) => {
+      if (this.token !== token) return;
+      this.version = version;
+      this.shared = shared;
+    });
     this.lastError = undefined;
     this.spacing.replaced(token.accessToken, cause === 'unauthorized');
     if (this.policy.succeeded()) this.failureLog.recovered(this.clock.mono());
@@ -317,6 +339,19 @@ export class TokenLifecycle {
     if (due > now.mono)
       this.schedule.at(due); // e.g. the wall clock went back
     else this.renew('schedule');
+  }
+
+  /**
+   * What the renewal's store calls may take before its upstream call: the whole budget with no usable token
+   * (callers wait either way), else a third of what is left of the token, so that a slow store never
+   * lets it lapse (short tokens have short margins).
+   */
+  private storeBudgetMs(): number {
+    const token = this.token;
+    if (token === undefined) return STORE_BUDGET_MS;
+    const now = instant(this.clock);
+    const leftMs = Math.min(token.usableUntil.mono - now.mono, token.usableUntil.wall - now.wall);
+    return Math.min(STORE_BUDGET_MS, Math.max(STORE_BUDGET_MIN_MS, leftMs * STORE_BUDGET_SHARE));
   }
 
   private replacing(): Replacing {

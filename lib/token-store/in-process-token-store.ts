@@ -34,6 +34,11 @@ export class InProcessTokenStore implements TransferTokenStore {
         if (this.locks.get(key)?.id === id) this.locks.delete(key);
         return Promise.resolve();
       },
+      extend: (leaseMs: number) => {
+        const mine = this.locks.get(key)?.id === id;
+        if (mine) this.locks.set(key, { id, until: performance.now() + leaseMs });
+        return Promise.resolve(mine);
+      },
     });
   }
 

@@ -23,6 +23,18 @@ export interface StoredTransferToken {
   readonly accessExpiresAt: number;
   readonly refreshExpiresAt: number;
   readonly obtainedAt: number;
+  /**
+   * Set after Get token rejected the credentials: no process of the fleet logs in before this (wall-clock
+   * epoch ms) with the secret that was rejected. Absent once a login succeeded.
+   */
+  readonly loginBlockedUntil?: number;
+  /** Rejected logins in a row, fleet-wide: the cool-down doubles with them (1 s to 5 minutes). */
+  readonly rejectedLogins?: number;
+  /**
+   * A short tag of the rejected secret (8 hex digits of a hash: it cannot be told back into the secret):
+   * a process whose secret has another tag (rotated) may log in during the cool-down, which lifts it for all.
+   */
+  readonly rejectedSecret?: string;
 }
 
 /**
@@ -36,12 +48,25 @@ export interface TransferTokenStoreContext {
    * without the credentials. Never write it anywhere.
    */
   readonly encryptionKey: Uint8Array;
+  /**
+   * Optional: where a store reports a problem that does not fail the call (e.g. a pub/sub hint refused for
+   * want of an ACL permission): `code` is the server's error code (`NOPERM`), `what` says what degrades.
+   * The lifecycle logs each code once per process. Never pass data or a server message with data in it.
+   */
+  readonly warn?: (code: string, what: string) => void;
 }
 
 /** A held renewal lock. */
 export interface TransferTokenStoreLock {
   /** Gives the lock up, if it is still this holder's; never throws for a lock that lapsed. */
   release(): Promise<void>;
+  /**
+   * Optional: makes the lock live `ttlMs` from now, if it is still this holder's; resolves whether it is.
+   * With it the lifecycle takes a short lease and extends it while it renews (a paused or dead holder is
+   * replaced within seconds); without it, the lease is still short, and a renewal that outlives it costs
+   * the fleet a second login (never a refresh token used twice: the version fence and the spent mark).
+   */
+  extend?(ttlMs: number): Promise<boolean>;
 }
 
 /**
@@ -67,12 +92,19 @@ export interface TransferTokenStore {
   write(key: string, entry: StoredTransferToken, context: TransferTokenStoreContext): Promise<boolean>;
   /**
    * Takes the renewal lock of `key` for `ttlMs`, or resolves `undefined` when another holder has it. The
-   * lifecycle asks for a lifetime longer than a whole renewal and releases it as soon as it is done.
+   * lifecycle asks for a short lease, extends it (`extend`) while it renews, and releases it when done.
    */
   lock(key: string, ttlMs: number): Promise<TransferTokenStoreLock | undefined>;
   /**
    * Optional: calls `onChange` when another holder wrote `key`, so that a process waiting for a renewal
    * it does not run learns of it at once (without it, the waiter polls). Returns a function that stops it.
    */
-  watch?(key: string, onChange: () => void): () => void;
+  watch?(key: string, onChange: () => void, context?: TransferTokenStoreContext): () => void;
+  /**
+   * Optional: after a write, resolves whether this process' writes of `key` so far are held by a replica
+   * too, where the server has replicas (`true` when it has none and never had). The lifecycle asks after it
+   * recorded a refresh token as spent, before sending it: on `false` it logs in instead, so that a failover
+   * to a replica that missed the spent mark cannot make another process send the same refresh token.
+   */
+  replicated?(key: string, timeoutMs: number, context: TransferTokenStoreContext): Promise<boolean>;
 }

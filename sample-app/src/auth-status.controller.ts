@@ -4,8 +4,8 @@ import { STORE_KIND } from './token-store';
 
 /** `/auth/status`: the token's state, where it is kept, and which token (by fingerprint) this process serves. */
 export interface AuthStatusView extends TransferAuthStatus {
-  /** `redis` (shared by every process using that Redis) or `in-process`. */
-  store: string;
+  /** `redis` (shared by every process using that Redis) or `in-process`; `store` says how the store is doing. */
+  storeKind: string;
   /** The process that answered (with `npm run start:fleet`, one of several workers). */
   pid: number;
 }
@@ -21,6 +21,6 @@ export class AuthStatusController {
   @Get('status')
   getStatus(): AuthStatusView {
     // `accessTokenFingerprint` names the token (the same in every process sharing it), never shows it.
-    return { ...this.auth.getStatus(), store: this.store, pid: process.pid };
+    return { ...this.auth.getStatus(), storeKind: this.store, pid: process.pid };
   }
 }

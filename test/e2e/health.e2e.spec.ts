@@ -3,7 +3,9 @@ import { HealthCheck, HealthCheckService, TerminusModule, type HealthCheckResult
 import { Test } from '@nestjs/testing';
 import {
   getTransferAuthToken,
+  InProcessTokenStore,
   TransferAuthModule,
+  type TransferTokenStore,
   type TransferAuthModuleOptions,
   type TransferAuthService,
 } from 'nestjs-freedompay-transfer-auth';
@@ -111,6 +113,43 @@ describe('TransferAuthHealthIndicator (finding 3)', () => {
     });
   });
 
+  describe('the shared store in the details (issue 17)', () => {
+    it('no store: no `store` detail; a store: its state; a degraded store with a usable token is still up', async () => {
+      const { indicator: plain } = await boot();
+      expect((await plain.isHealthy('freedompay'))['freedompay']).not.toHaveProperty('store');
+      await app?.close();
+      let failing = false;
+      const inner = new InProcessTokenStore();
+      const store: TransferTokenStore = {
+        read: (key) =>
+          failing
+            ? Promise.reject(new Error('READONLY You can not write against a read only replica.'))
+            : inner.read(key),
+        write: (key, entry) => inner.write(key, entry),
+        lock: (key, ttlMs) => inner.lock(key, ttlMs),
+      };
+      const { indicator, auth } = await boot({ store });
+      expect(await indicator.isHealthy('freedompay')).toEqual({
+        freedompay: {
+          status: 'up',
+          state: 'valid',
+          accessExpiresAt: expect.any(String),
+          store: { state: 'ok', since: expect.any(String) },
+        },
+      });
+      failing = true;
+      await auth.forceRefresh(); // renewed alone: the store's read failed
+      expect(await indicator.isHealthy('freedompay')).toEqual({
+        freedompay: {
+          status: 'up',
+          state: 'valid',
+          accessExpiresAt: expect.any(String),
+          store: { state: 'degraded', since: expect.any(String), error: 'READONLY' },
+        },
+      });
+    });
+  });
+
   describe('probes never start an upstream call while a renewal is in flight or backing off', () => {
     it('in flight: probes join the renewal (TIMEOUT while it lasts, up when it lands), one upstream call', async () => {
       fake.failNext('auth', { kind: 'delay', ms: 1_000 });
@@ -134,8 +173,9 @@ describe('TransferAuthHealthIndicator (finding 3)', () => {
 
     it('backing off after a failure: probes are answered at once with the last error, no upstream call', async () => {
       fake.failAlways('any', { kind: 'status', status: 503 });
-      // One attempt at startup; the next background attempt is far away.
-      const { indicator } = await boot({ retry: { baseDelayMs: 30_000, maxDelayMs: 30_000 } });
+      // One renewal of one attempt at startup (more would wait 15-30 s between them); the next background
+      // renewal is far away. This is about the failure policy's backoff, not the attempts of a renewal.
+      const { indicator } = await boot({ retry: { maxAttempts: 1, baseDelayMs: 30_000, maxDelayMs: 30_000 } });
       expect(fake.calls.total).toBe(1);
       const results = await Promise.all(
         Array.from({ length: 10 }, () => indicator.isHealthy('freedompay', { timeoutMs: 5_000 })),

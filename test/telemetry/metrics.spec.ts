@@ -129,9 +129,13 @@ describe('OpenTelemetry metrics (e2e)', () => {
 
     it('outage (503): the login is counted UPSTREAM_UNAVAILABLE; a caller refused at once waits 0 s', async () => {
       const fake = await fakeServer();
-      // A long backoff: the second caller is refused at once, and no background retry runs meanwhile.
+      // A long backoff: the second caller is refused at once, and no background retry runs meanwhile. One
+      // attempt a renewal (a second would come 2.5-5 s later): the attempts are counted in the next test.
       const { auth } = await boot(
-        fakeOptions(fake, { fetchOnStartup: false, retry: { baseDelayMs: 5_000, maxDelayMs: 10_000 } }),
+        fakeOptions(fake, {
+          fetchOnStartup: false,
+          retry: { maxAttempts: 1, baseDelayMs: 5_000, maxDelayMs: 10_000 },
+        }),
       );
       fake.failAlways('auth', { kind: 'status', status: 503 });
       expectAuthError(await captureAuthError(auth.getAccessToken()), 'UPSTREAM_UNAVAILABLE');
@@ -160,21 +164,33 @@ describe('OpenTelemetry metrics (e2e)', () => {
       expect(c.points(M.waitDuration, { [A.outcome]: 'ok' })).toEqual([]);
     });
 
-    it('outage (connection reset): counted UPSTREAM_UNAVAILABLE, then the recovery counted ok', async () => {
+    it('outage (connection reset): each attempt counted UPSTREAM_UNAVAILABLE, then the recovery counted ok', async () => {
       const fake = await fakeServer();
       const { auth } = await boot(fakeOptions(fake, { fetchOnStartup: false }));
-      fake.failNext('auth', { kind: 'reset' });
+      fake.failNext('auth', { kind: 'reset' }, 3); // the renewal's 3 attempts
       expectAuthError(await captureAuthError(auth.getAccessToken()), 'UPSTREAM_UNAVAILABLE');
       const c1 = await rig.harness.collect();
-      expect(c1.sum(M.renewals, { [A.kind]: 'login', [A.outcome]: 'UPSTREAM_UNAVAILABLE' })).toBe(1);
+      expect(c1.sum(M.renewals, { [A.kind]: 'login', [A.outcome]: 'UPSTREAM_UNAVAILABLE' })).toBe(3);
       expect(c1.sum(M.renewals, { [A.outcome]: 'ok' })).toBe(0);
-      expect(c1.histogram(M.waitDuration, { [A.outcome]: 'UPSTREAM_UNAVAILABLE' }).count).toBe(1);
+      expect(c1.histogram(M.waitDuration, { [A.outcome]: 'UPSTREAM_UNAVAILABLE' }).count).toBe(1); // one caller
 
       // forceRefresh() skips the backoff (or joins the background retry that fakeOptions' 10-50 ms backoff starts).
       await expect(auth.forceRefresh()).resolves.toMatch(/^fake-at-/);
       const c2 = await rig.harness.collect();
       expect(c2.sum(M.renewals, { [A.kind]: 'login', [A.outcome]: 'ok' })).toBe(1);
-      expect(c2.sum(M.renewals, { [A.kind]: 'login', [A.outcome]: 'UPSTREAM_UNAVAILABLE' })).toBe(1);
+      expect(c2.sum(M.renewals, { [A.kind]: 'login', [A.outcome]: 'UPSTREAM_UNAVAILABLE' })).toBe(3);
+    });
+
+    it('a blip the attempts absorb: the failed attempt and the good one are counted; the caller waited ok', async () => {
+      const fake = await fakeServer();
+      const { auth } = await boot(fakeOptions(fake, { fetchOnStartup: false }));
+      fake.failNext('auth', { kind: 'reset' });
+      expect(fake.isAccessTokenValid(await auth.getAccessToken())).toBe(true);
+      const c = await rig.harness.collect();
+      expect(c.sum(M.renewals, { [A.kind]: 'login', [A.outcome]: 'UPSTREAM_UNAVAILABLE' })).toBe(1);
+      expect(c.sum(M.renewals, { [A.kind]: 'login', [A.outcome]: 'ok' })).toBe(1);
+      expect(c.histogram(M.waitDuration, { [A.outcome]: 'ok' }).count).toBe(1);
+      expect(c.points(M.waitDuration, { [A.outcome]: 'UPSTREAM_UNAVAILABLE' })).toEqual([]);
     });
 
     it('rejected credentials: login counted INVALID_CREDENTIALS; a caller refused in the cool-down waits 0 s', async () => {
@@ -290,9 +306,9 @@ describe('OpenTelemetry metrics (e2e)', () => {
         await auth.getAccessToken();
         await auth.forceRefresh();
       }
-      fake.failNext('auth', { kind: 'status', status: 500 });
+      fake.failNext('auth', { kind: 'status', status: 500 }, 3);
       fake.failNext('refresh', { kind: 'status', status: 500 });
-      // Failures carry the same attributes: refresh 500, then the fallback Get token 500.
+      // Failures carry the same attributes: refresh 500, then the fallback Get token's 3 attempts, 500.
       expectAuthError(await captureAuthError(payouts.auth.forceRefresh()), 'UPSTREAM_UNAVAILABLE');
       const c = await rig.harness.collect();
 
@@ -489,13 +505,13 @@ describe('OpenTelemetry metrics (e2e)', () => {
       expect(c.gauge(M.degraded)).toEqual([1]);
     });
 
-    it('a store that hangs past 2 s: a read error of type timeout, degraded 1, then 0 when it answers again', async () => {
+    it('a store that hangs past the renewal budget (1.5 s): a read error of type timeout, degraded 1, then 0 when it answers again', async () => {
       const fake = await fakeServer();
       const shared = store();
       shared.hang.add('read');
       const started = Date.now();
-      const { auth } = await boot(fakeOptions(fake, { store: shared })); // the startup read waits out 2 s
-      expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
+      const { auth } = await boot(fakeOptions(fake, { store: shared })); // the startup read waits out 1.5 s
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
       await expect(auth.getAccessToken()).resolves.toMatch(/^fake-at-/);
 
       let c = await rig.harness.collect();

@@ -55,7 +55,8 @@ describe('regression (0.2 review): the "spent" entry re-stores the replaced acce
     await drive(h.lifecycle.start()); // T1 written as version 1, but this process believes version 0
     const refused = await h.lifecycle.getAccessToken();
     h.lifecycle.invalidate(refused); // replacing 0: any stored version is "newer", T1 included
-    await jest.advanceTimersByTimeAsync(100);
+    // The first renewal holds the lock until its (background) write answers or times out (2 s).
+    await jest.advanceTimersByTimeAsync(3_000);
     // Current: the renewal adopts version 1 = the token just refused; no upstream call is made.
     expect(await h.lifecycle.getAccessToken()).not.toBe(refused);
   });

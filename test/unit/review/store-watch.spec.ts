@@ -16,6 +16,12 @@ class HeldLockStore extends ProxyStore {
   }
 }
 
+/**
+ * A waiter gives up on a holder that never writes after a lease (4 s) and the longest renewal a live holder
+ * may make (store budget 1.5 s, 3 attempts + 1 of 1 s, 2 waits of up to 5 s): 19.5 s.
+ */
+const WAITER_GIVES_UP_MS = 4_000 + 1_500 + 4 * 1_000 + 2 * 5_000 + 500;
+
 describe('regression (0.2 review): Renewer.nap trusts store.watch (TDZ on `stop`, no minimum delay)', () => {
   let h: Harness | undefined;
   useFakeClock(() => h);
@@ -28,7 +34,7 @@ describe('regression (0.2 review): Renewer.nap trusts store.watch (TDZ on `stop`
       requestTimeoutMs: 1_000,
     });
     const caller = outcome(h.lifecycle.getAccessToken());
-    await jest.advanceTimersByTimeAsync(14_000).catch(() => undefined); // past the lock lifetime (12 s) and a request (1 s)
+    await jest.advanceTimersByTimeAsync(WAITER_GIVES_UP_MS).catch(() => undefined); // a lease and a live holder's renewal
     // Current code: the Promise executor throws -> the renewal fails at once with UPSTREAM_UNAVAILABLE
     // "Unexpected failure while renewing the token (Error)". Expected: the wait degrades to polling.
     expect(caller.value()).toMatch(/^ACCESS-/);
@@ -57,7 +63,7 @@ describe('regression (0.2 review): Renewer.nap trusts store.watch (TDZ on `stop`
       requestTimeoutMs: 1_000,
     });
     const caller = outcome(h.lifecycle.getAccessToken());
-    await jest.advanceTimersByTimeAsync(14_000).catch(() => undefined);
+    await jest.advanceTimersByTimeAsync(WAITER_GIVES_UP_MS).catch(() => undefined);
     // Current code: done() runs inside watch() before `stop` is initialised -> ReferenceError -> the renewal
     // fails with UPSTREAM_UNAVAILABLE (ReferenceError).
     expect(caller.value()).toMatch(/^ACCESS-/);
