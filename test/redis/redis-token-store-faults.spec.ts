@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis as IoRedis } from 'ioredis';
 import { Redis as IoRedis6 } from 'ioredis-v6';
 import { createClient } from 'redis';
+import { createClient as createClient6 } from 'redis-v6';
 import { TransferAuthService, type StoredTransferToken } from 'nestjs-freedompay-transfer-auth';
 import { RedisTokenStore, type RedisTokenStoreClient } from 'nestjs-freedompay-transfer-auth/redis';
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
@@ -48,6 +49,15 @@ const TARGETS: { name: string; connect(url: string): Promise<AppClient> }[] = [
     name: 'node-redis v5',
     connect: async (url) => {
       const client = createClient({ url });
+      client.on('error', noop);
+      await client.connect();
+      return { client, ping: () => client.ping(), close: () => client.destroy() };
+    },
+  },
+  {
+    name: 'node-redis v6',
+    connect: async (url) => {
+      const client = createClient6({ url });
       client.on('error', noop);
       await client.connect();
       return { client, ping: () => client.ping(), close: () => client.destroy() };

@@ -7,6 +7,7 @@ import { inspect } from 'node:util';
 import { Redis as IoRedis } from 'ioredis';
 import { Redis as IoRedis6 } from 'ioredis-v6';
 import { createClient } from 'redis';
+import { createClient as createClient6 } from 'redis-v6';
 import { TransferAuthError, type StoredTransferToken } from 'nestjs-freedompay-transfer-auth';
 import { RedisTokenStore, type RedisTokenStoreOptions } from 'nestjs-freedompay-transfer-auth/redis';
 import { builtPackage } from '../support/built-package';
@@ -131,6 +132,15 @@ describe('printing a RedisTokenStore', () => {
         return { client: c, close: () => c.destroy() };
       },
     ],
+    [
+      'node-redis v6',
+      false,
+      async () => {
+        const c = createClient6({ url: url() });
+        await c.connect();
+        return { client: c, close: () => c.destroy() };
+      },
+    ],
   ];
 
   it.each(CLIENTS)(
@@ -184,7 +194,7 @@ describe('printing a RedisTokenStore', () => {
 });
 
 describe('the main entry without ioredis or redis installed', () => {
-  const PACKAGES = /^(ioredis|ioredis-v6|redis|@redis\/[^/]+)(\/.*)?$/;
+  const PACKAGES = /^(ioredis|ioredis-v6|redis|redis-v6|@redis\/[^/]+)(\/.*)?$/;
 
   it('nothing outside lib/redis imports a Redis client; lib/redis imports their types only', () => {
     for (const file of files(join(ROOT, 'lib'), '.ts')) {

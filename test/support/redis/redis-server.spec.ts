@@ -9,6 +9,7 @@ import {
   captureMonitor,
   redisCliBinary,
   redisServerBinary,
+  removeOnExit,
   startRedis,
   startRedisCluster,
   type RedisClusterProcess,
@@ -192,6 +193,22 @@ describe('redis-server test support', () => {
       expect(await client.get('paused:key')).toBe('v');
     });
 
+    it('config: written to the temp dir at every (re)start and passed first; args still override it', async () => {
+      let starts = 0;
+      const redis = await started(
+        startRedis({
+          config: (port) => `maxmemory ${++starts}mb\n# for ${port}\n`,
+          args: ['--maxmemory-samples', '7'],
+        }),
+      );
+      expect(readFileSync(join(redis.dir, 'redis.conf'), 'utf8')).toBe(`maxmemory 1mb\n# for ${redis.port}\n`);
+      expect(await redis.command('CONFIG', 'GET', 'maxmemory')).toBe('maxmemory\n1048576');
+      expect(await redis.command('CONFIG', 'GET', 'maxmemory-samples')).toBe('maxmemory-samples\n7');
+      expect(await redis.command('INFO', 'server')).toContain(`config_file:${join(redis.dir, 'redis.conf')}`);
+      await redis.restart();
+      expect(await redis.command('CONFIG', 'GET', 'maxmemory')).toBe('maxmemory\n2097152');
+    });
+
     it('stop() also ends a paused server', async () => {
       const redis = await started(startRedis());
       await redis.pause();
@@ -289,11 +306,14 @@ describe('redis-server test support', () => {
       // The module only uses Node built-ins: transpile it and load it in a plain Node child.
       workDir = mkdtempSync(join(tmpdir(), 'redis-support-'));
       modulePath = join(workDir, 'redis-server.js');
-      const source = readFileSync(join(__dirname, 'redis-server.ts'), 'utf8');
-      const { outputText } = ts.transpileModule(source, {
-        compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
-      });
-      writeFileSync(modulePath, outputText);
+      // topology.ts (and resp.ts, which it uses) only use Node built-ins and this module too.
+      for (const name of ['redis-server', 'resp', 'topology']) {
+        const source = readFileSync(join(__dirname, `${name}.ts`), 'utf8');
+        const { outputText } = ts.transpileModule(source, {
+          compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
+        });
+        writeFileSync(join(workDir, `${name}.js`), outputText);
+      }
     });
 
     afterAll(() => rmSync(workDir, { recursive: true, force: true }));
@@ -337,6 +357,44 @@ describe('redis-server test support', () => {
       expect(await ended).toEqual({ code: 0, signal: null });
       expect(await waitUntilGone(server.pid)).toBe(true);
       expect(existsSync(server.dir)).toBe(false);
+    });
+
+    it('kills a whole Sentinel topology (2 data nodes, 3 Sentinels) when the process exits', async () => {
+      const script = `
+        const { startSentinelTopology } = require(${JSON.stringify(join(workDir, 'topology.js'))});
+        startSentinelTopology().then((t) => {
+          const all = [...t.nodes, ...t.sentinelProcesses];
+          process.stdout.write(JSON.stringify(all.map((s) => ({ pid: s.pid, dir: s.dir }))) + '\\n');
+          process.exit(0);
+        }, (error) => { console.error(error); process.exit(2); });`;
+      const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      const code = await new Promise((resolve) => child.once('exit', resolve));
+      expect(code).toBe(0);
+      const servers = JSON.parse(out) as { pid: number; dir: string }[];
+      expect(servers).toHaveLength(5);
+      for (const server of servers) {
+        expect(await waitUntilGone(server.pid)).toBe(true);
+        expect(existsSync(server.dir)).toBe(false);
+      }
+    }, 30_000);
+
+    it('removes a dir registered with removeOnExit when the process exits, even with no server left', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'owned-'));
+      const script = `
+        const { removeOnExit } = require(${JSON.stringify(modulePath)});
+        removeOnExit(${JSON.stringify(dir)});
+        process.exit(0);`;
+      const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+      await new Promise((resolve) => child.once('exit', resolve));
+      expect(existsSync(dir)).toBe(false);
+      // In-process: the returned function removes it now.
+      const other = mkdtempSync(join(tmpdir(), 'owned-'));
+      const remove = removeOnExit(other);
+      await remove();
+      await remove();
+      expect(existsSync(other)).toBe(false);
     });
 
     it('kills the servers on SIGTERM and still dies of the signal', async () => {

@@ -3,12 +3,13 @@
  * its own temp dir, with no persistence (a restarted server is EMPTY), plus a raw `MONITOR` capture.
  *
  * Every started server is registered in a module-level set and SIGKILLed when the hosting process exits, so a
- * test that forgets `stop()` (or a crashed worker) does not leave Redis processes behind. Only Node built-ins are
- * used here, so the file can also be transpiled and run in a plain child process (the spec does that).
+ * test that forgets `stop()` (or a crashed worker) does not leave Redis processes behind; dirs registered with
+ * `removeOnExit` (a data dir that outlives one server process) are removed then too. Only Node built-ins are used
+ * here, so the file can also be transpiled and run in a plain child process (the spec does that).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, rmSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -145,6 +146,8 @@ const hostProcess: NodeJS.Process = (() => {
 
 /** Every server process that has not exited yet, across all `RedisProcess` objects. */
 const liveInstances = new Set<Instance>();
+/** Dirs registered with `removeOnExit` and not released yet. */
+const ownedDirs = new Set<string>();
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 let hooksInstalled = false;
 
@@ -167,6 +170,14 @@ function killAllSync(): void {
     }
   }
   liveInstances.clear();
+  for (const dir of ownedDirs) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Best effort while exiting.
+    }
+  }
+  ownedDirs.clear();
 }
 
 function onHostExit(): void {
@@ -202,7 +213,23 @@ function register(instance: Instance): void {
 
 function unregister(instance: Instance): void {
   liveInstances.delete(instance);
-  if (liveInstances.size === 0) uninstallHooks();
+  if (liveInstances.size === 0 && ownedDirs.size === 0) uninstallHooks();
+}
+
+/**
+ * Removes `dir` (recursively) when the hosting process exits or is signalled, like the servers' own temp dirs.
+ * Returns a function that removes it now and forgets it (idempotent).
+ */
+export function removeOnExit(dir: string): () => Promise<void> {
+  ownedDirs.add(dir);
+  installHooks();
+  let removing: Promise<void> | undefined;
+  return () =>
+    (removing ??= (async () => {
+      ownedDirs.delete(dir);
+      if (liveInstances.size === 0 && ownedDirs.size === 0) uninstallHooks();
+      await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    })());
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -339,10 +366,19 @@ interface Instance {
 }
 
 type ArgsFor = (port: number) => string[];
+/** The text of a config file for a port: written to the server's temp dir and passed as its first argument. */
+type ConfigFor = ((port: number) => string) | undefined;
 
-async function spawnInstance(binary: string, port: number, extraArgs: string[]): Promise<Instance> {
+async function spawnInstance(binary: string, port: number, extraArgs: string[], config?: string): Promise<Instance> {
   const dir = await mkdtemp(join(tmpdir(), 'redis-test-'));
+  const configArgs: string[] = [];
+  if (config !== undefined) {
+    const file = join(dir, 'redis.conf');
+    await writeFile(file, config);
+    configArgs.push(file);
+  }
   const args = [
+    ...configArgs,
     '--port',
     String(port),
     '--bind',
@@ -416,11 +452,12 @@ async function launch(
   binary: string,
   argsFor: ArgsFor,
   port: { fixed: number } | { pick: () => Promise<number> },
+  configFor?: ConfigFor,
 ): Promise<{ port: number; instance: Instance }> {
   const rebindDeadline = Date.now() + REBIND_WINDOW_MS;
   for (let attempt = 1; ; attempt++) {
     const chosen = 'fixed' in port ? port.fixed : await port.pick();
-    const instance = await spawnInstance(binary, chosen, argsFor(chosen));
+    const instance = await spawnInstance(binary, chosen, argsFor(chosen), configFor?.(chosen));
     const outcome = await waitUntilReady(instance, chosen, Date.now() + STARTUP_TIMEOUT_MS);
     if (outcome === 'ready') return { port: chosen, instance };
 
@@ -453,6 +490,7 @@ class RedisServer implements RedisProcess {
     private instance: Instance,
     private readonly binary: string,
     private readonly argsFor: ArgsFor,
+    private readonly configFor?: ConfigFor,
   ) {
     this.url = `redis://127.0.0.1:${port}`;
   }
@@ -517,7 +555,7 @@ class RedisServer implements RedisProcess {
   async restart(): Promise<void> {
     if (!this.instance.exited) await this.stop();
     await this.instance.done;
-    const { instance } = await launch(this.binary, this.argsFor, { fixed: this.port });
+    const { instance } = await launch(this.binary, this.argsFor, { fixed: this.port }, this.configFor);
     this.instance = instance;
   }
 
@@ -534,20 +572,32 @@ class RedisServer implements RedisProcess {
 async function startServer(
   argsFor: ArgsFor,
   port: { fixed: number } | { pick: () => Promise<number> },
+  configFor?: ConfigFor,
 ): Promise<RedisServer> {
   const binary = redisServerBinary();
-  const started = await launch(binary, argsFor, port);
-  return new RedisServer(started.port, started.instance, binary, argsFor);
+  const started = await launch(binary, argsFor, port, configFor);
+  return new RedisServer(started.port, started.instance, binary, argsFor, configFor);
 }
 
 /**
  * Starts a throw-away `redis-server` on 127.0.0.1 (a free port unless `port` is given) with no persistence, in a
  * fresh temp dir, and resolves once it answers PING. `args` are appended to the command line (they can override
- * the defaults, e.g. `['--maxmemory', '1mb']`).
+ * the defaults, e.g. `['--maxmemory', '1mb']`, or `['--dir', dataDir, '--dbfilename', 'dump.rdb']` for a dump
+ * that outlives the process: see persistence.ts). `config` (the text, or a function of the port) is written to
+ * `<temp dir>/redis.conf` at every (re)start and passed as the first argument, before the defaults: a writable
+ * config file, as `--sentinel` needs (see topology.ts).
  */
-export async function startRedis(options: { port?: number; args?: string[] } = {}): Promise<RedisProcess> {
+export async function startRedis(
+  options: { port?: number; args?: string[]; config?: string | ((port: number) => string) } = {},
+): Promise<RedisProcess> {
   const extra = options.args ?? [];
-  return startServer(() => [...extra], options.port === undefined ? { pick: pickFreePort } : { fixed: options.port });
+  const { config } = options;
+  const configFor: ConfigFor = config === undefined ? undefined : typeof config === 'string' ? () => config : config;
+  return startServer(
+    () => [...extra],
+    options.port === undefined ? { pick: pickFreePort } : { fixed: options.port },
+    configFor,
+  );
 }
 
 /**
