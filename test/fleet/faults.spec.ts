@@ -12,8 +12,8 @@ import { figures, Fleet, lockTtlMs, sleep, summary, type FleetFigures } from './
 
 const TTL_MS = 3_000;
 const REQUEST_TIMEOUT_MS = 1_000;
-const LOCK_TTL_MS = lockTtlMs(REQUEST_TIMEOUT_MS);
-const MAX_WAIT_MS = REQUEST_TIMEOUT_MS + LOCK_TTL_MS;
+const LOCK_TTL_MS = lockTtlMs();
+const MAX_WAIT_MS = REQUEST_TIMEOUT_MS + LOCK_TTL_MS + 1_000; // and the polls and store calls after a lapse
 const CALLERS = 10;
 
 interface Outcome {

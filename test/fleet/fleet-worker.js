@@ -4,7 +4,7 @@
  *   parent -> child: 'stop' | 'current' | 'invalidate'
  *   child -> parent: ready | upstream (one per request to the fake) | current | invalidated | report | fatal
  */
-/* global require, process, setTimeout, performance, URL */
+/* global require, process, setTimeout, performance, URL, Buffer */
 /* eslint-disable @typescript-eslint/no-require-imports */
 'use strict';
 
@@ -62,8 +62,16 @@ async function openClient() {
       client.on('error', quiet);
       return { client, close: () => client.disconnect() };
     }
-    case 'node-redis': {
-      const { createClient } = require('redis');
+    case 'ioredis-sentinel': {
+      const { Redis } = require('ioredis');
+      // ioredis' default: it follows a failover only when the old primary drops it (~10 s after the switch).
+      const client = new Redis({ sentinels: config.sentinels, name: config.sentinelName });
+      client.on('error', quiet);
+      return { client, close: () => client.disconnect() };
+    }
+    case 'node-redis':
+    case 'redis-v6': {
+      const { createClient } = require(config.client === 'node-redis' ? 'redis' : 'redis-v6');
       const client = createClient({ url: config.redisUrl });
       client.on('error', quiet);
       await client.connect();
@@ -84,15 +92,22 @@ async function main() {
   const { RedisTokenStore } = require(path.join(config.pkg, 'redis', 'index.js'));
 
   const redis = await openClient();
-  const store = redis && new RedisTokenStore({ client: redis.client });
+  const store =
+    redis &&
+    new RedisTokenStore({
+      client: redis.client,
+      ...(config.secretProvider ? { encryptionKey: Buffer.alloc(32, 7) } : {}),
+    });
   class FleetModule {}
   Module({
     imports: [
       TransferAuthModule.forRoot({
         agentId: config.agentId,
-        agentSecret: config.agentSecret,
+        // A provider (read before every Get token) needs the store's own encryptionKey.
+        agentSecret: config.secretProvider ? () => Promise.resolve(config.agentSecret) : config.agentSecret,
         baseUrl: config.baseUrl,
         requestTimeoutMs: config.requestTimeoutMs,
+        fetchOnStartup: config.fetchOnStartup !== false,
         ...(store === undefined ? {} : { store }),
       }),
     ],
@@ -129,19 +144,22 @@ async function main() {
       }
       maxLatencyMs = Math.max(maxLatencyMs, performance.now() - started);
       calls++;
-      await sleep(Math.random() * config.paceMs);
+      await sleep(config.fixedPaceMs ?? Math.random() * config.paceMs);
     }
   }
 
   const started = performance.now();
-  current = await auth.getAccessToken();
-  handedOut(current);
+  if (config.waitForToken !== false) {
+    current = await auth.getAccessToken();
+    handedOut(current);
+  }
   const now = performance.now();
   tell({ type: 'ready', firstTokenMs: now - started, startMs: now - booting, upstream: upstreamRequests });
   const callers = Array.from({ length: config.callers }, () => caller());
 
   process.on('message', (message) => {
     if (message === 'current') tell({ type: 'current', token: current, at: Date.now() });
+    else if (message === 'status') tell({ type: 'status', status: auth.getStatus(), at: Date.now() });
     else if (message === 'invalidate') {
       const token = current;
       auth.invalidate(token);

@@ -5,8 +5,7 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { runInThisContext } from 'node:vm';
 import type { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
-import { systemClock } from '../../lib/token-lifecycle/clock';
-import { Renewer } from '../../lib/token-lifecycle/renewal';
+import { LOCK_LEASE_MS } from '../../lib/internal.constants';
 import { builtPackage, repoRoot } from '../support/built-package';
 
 /**
@@ -17,13 +16,18 @@ import { builtPackage, repoRoot } from '../support/built-package';
  * so every upstream request is attributed to the process that sent it.
  */
 
-export type ClientKind = 'ioredis' | 'ioredis-v6' | 'node-redis' | 'cluster' | 'none';
+export type ClientKind = 'ioredis' | 'ioredis-v6' | 'node-redis' | 'redis-v6' | 'cluster' | 'ioredis-sentinel' | 'none';
 
 export interface FleetOptions {
   /** The app's Redis client in each child; `none`: no store at all (the per-process default). */
   client: ClientKind;
+  /** For 'ioredis', 'ioredis-v6', 'node-redis', 'redis-v6' (node-redis 6, RESP3 by default). */
   redisUrl?: string;
+  /** For 'cluster'. */
   clusterNodes?: { host: string; port: number }[];
+  /** For 'ioredis-sentinel': `new Redis({ sentinels, name: sentinelName })` (see startSentinelTopology). */
+  sentinels?: { host: string; port: number }[];
+  sentinelName?: string;
   /** Callers per process. */
   callers: number;
   /** The module's `requestTimeoutMs`. @default 1000 */
@@ -32,6 +36,16 @@ export interface FleetOptions {
   paceMs?: number;
   /** The compiled package the children load. @default builtPackage(): lib/ as it is */
   pkg?: string;
+  /** The secret the children send. @default the fake's */
+  agentSecret?: string;
+  /** `agentSecret` as a provider (with the store's own `encryptionKey`). */
+  secretProvider?: boolean;
+  /** @default true */
+  fetchOnStartup?: boolean;
+  /** A child is ready once it served its first token (default), or at once after init (`false`). */
+  waitForToken?: boolean;
+  /** Each caller waits exactly this long between calls (instead of 0..paceMs). */
+  fixedPaceMs?: number;
 }
 
 /** What a child reports when it stops. */
@@ -150,6 +164,13 @@ export class FleetWorker {
     return String((await withTimeout(answer, 5_000, () => `worker ${this.id} current`)).token);
   }
 
+  /** `auth.getStatus()` in the child (dates as ISO strings). */
+  async status(): Promise<Record<string, unknown>> {
+    const answer = this.answer('status');
+    this.child.send('status');
+    return (await withTimeout(answer, 5_000, () => `worker ${this.id} status`)).status as Record<string, unknown>;
+  }
+
   /** `auth.invalidate(current)` in the child, as after a 401; resolves the token it dropped. */
   async invalidate(): Promise<string> {
     const answer = this.answer('invalidated');
@@ -225,9 +246,16 @@ export class Fleet {
       client: this.options.client,
       redisUrl: this.options.redisUrl,
       clusterNodes: this.options.clusterNodes,
+      sentinels: this.options.sentinels,
+      sentinelName: this.options.sentinelName,
       callers: this.options.callers,
       paceMs: this.options.paceMs ?? 20,
+      fixedPaceMs: this.options.fixedPaceMs,
+      secretProvider: this.options.secretProvider === true,
+      fetchOnStartup: this.options.fetchOnStartup,
+      waitForToken: this.options.waitForToken,
     };
+    if (this.options.agentSecret !== undefined) config.agentSecret = this.options.agentSecret;
     const added: FleetWorker[] = [];
     for (let i = 0; i < count; i++) {
       const worker = new FleetWorker(this.workers.length, config);
@@ -451,12 +479,11 @@ export function summary(f: FleetFigures): string {
 }
 
 /**
- * The renewal lock's lifetime the lifecycle asks for with this `requestTimeoutMs`, read from lib/ (the
- * Renewer the children run), not restated here: the bound on a caller's wait follows it.
+ * The renewal lock's lease, read from lib/ (the constant the children run), not restated here: a dead or
+ * paused holder's lock lapses within it, and the bound on a caller's wait follows it.
  */
-export function lockTtlMs(requestTimeoutMs: number): number {
-  const options = { requestTimeoutMs, refresh: false, refreshMarginMs: undefined } as const;
-  return new Renewer(options, undefined as never, undefined, () => undefined, systemClock).lockTtlMs;
+export function lockTtlMs(): number {
+  return LOCK_LEASE_MS;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
