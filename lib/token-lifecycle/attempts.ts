@@ -58,6 +58,12 @@ export class RetryingEndpoint implements TokenEndpoint {
     return this.endpoint.secretChanged?.() ?? Promise.resolve(false);
   }
 
+  /** The wrapped endpoint's, if it has one (the fleet's login cool-down compares it). */
+  get secretTag(): (() => Promise<string>) | undefined {
+    const endpoint = this.endpoint;
+    return endpoint.secretTag === undefined ? undefined : () => endpoint.secretTag!();
+  }
+
   /** Ends the waits between attempts (they reject with `SHUTDOWN`, no timer left) and closes the endpoint. */
   close(): void {
     this.closed = true;
