@@ -26,6 +26,8 @@ export interface TransferAuthLastError {
  * - `degraded`: some kind fails (see `error`), and the process does without what it needs: it renews
  *   alone when reads or locks fail, shares less when writes fail, logs in instead of refreshing when the
  *   replicas do not hold the spent mark. Callers are never failed because of it.
+ * It is the state of the last store call; a status asked for when none was made for 10 s (a long token
+ * renews rarely) starts a read, so that a polled status (a health probe) is at most that old.
  */
 export interface TransferAuthStoreStatus {
   state: 'ok' | 'degraded';

@@ -23,6 +23,9 @@ const WAKE_FLOOR_MS = 25;
 /** A store that did not answer gets this long (not the full timeout) until it answers again. */
 const DOWN_TIMEOUT_MS = 250;
 
+/** A status asked for when no store call was made for this long starts a read (the state is that old at most). */
+const STATUS_FRESH_MS = 10_000;
+
 /** The same degradation (same error code) is logged at most this often; its recovery once per line. */
 const DEGRADED_LOG_INTERVAL_MS = 60_000;
 
@@ -63,6 +66,9 @@ export class StoreAccess {
   /** Codes a store reported through `context.warn`: each said once. */
   private readonly warned = new Set<string>();
   private readonly closed = new AbortController();
+  /** When the last store call was made (`now()` ms), and whether a status probe is under way. */
+  private lastCallAt: number;
+  private probing = false;
 
   constructor(
     private readonly store: TransferTokenStore,
@@ -73,6 +79,7 @@ export class StoreAccess {
   ) {
     scope.catch(() => undefined);
     this.state = { state: 'ok', since: new Date(this.now()).toISOString() };
+    this.lastCallAt = this.now();
   }
 
   /** Whether a kind of store call fails now (each process renews alone meanwhile, where it must). */
@@ -80,8 +87,16 @@ export class StoreAccess {
     return this.failing.size > 0;
   }
 
-  /** `getStatus().store`: a copy. */
+  /**
+   * `getStatus().store`: a copy. The state is that of the last store call; when none was made for
+   * {@link STATUS_FRESH_MS} (a long token renews rarely), asking for it also starts one read in the
+   * background, so that a status polled by a health probe is never older than that and one probe.
+   */
   status(): TransferAuthStoreStatus {
+    if (!this.probing && this.now() - this.lastCallAt >= STATUS_FRESH_MS) {
+      this.probing = true;
+      void this.read().finally(() => (this.probing = false));
+    }
     return { ...this.state };
   }
 
@@ -245,6 +260,7 @@ export class StoreAccess {
     timeoutMs: number,
   ): Promise<T | Down> {
     if (this.closed.signal.aborted || !(timeoutMs > 0)) return DOWN; // closed, or the renewal's budget is spent
+    this.lastCallAt = this.now();
     const pending = this.scope.then(({ key, context }) => call(key, this.reporting(context)));
     // An answer is an answer, even one this call no longer waits for: a store slower than the short
     // timeout of an outage still ends it. (Registered first: it runs before the race below settles.)

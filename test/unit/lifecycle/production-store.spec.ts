@@ -293,6 +293,27 @@ describe('issue 17: the lifecycle on the Redis people actually run', () => {
       expect(JSON.stringify(x.lifecycle.getStatus())).not.toMatch(/maxmemory/); // the code, never a message
     });
 
+    it('a status asked for after 10 s without a store call probes it (a long token renews rarely)', async () => {
+      const store = new ProxyStore();
+      fleet = fleetOf(store, 1);
+      const [x] = fleet as [Harness];
+      await x.lifecycle.start();
+      await settle();
+      store.mode = 'throw'; // Redis died; the 10 min token needs no store call for 8 minutes
+      await jest.advanceTimersByTimeAsync(9_000);
+      const calls = store.calls;
+      expect(x.lifecycle.getStatus().store?.state).toBe('ok'); // 9 s: as of the last call
+      expect(store.calls).toBe(calls);
+      await jest.advanceTimersByTimeAsync(1_000);
+      x.lifecycle.getStatus(); // 10 s: starts one read
+      x.lifecycle.getStatus(); // ... only one
+      await settle();
+      expect(store.calls).toBe(calls + 1);
+      expect(x.lifecycle.getStatus().store).toMatchObject({ state: 'degraded', error: 'ECONNREFUSED' });
+      for (let i = 0; i < 100; i++) await x.lifecycle.getAccessToken();
+      expect(store.calls).toBe(calls + 1); // cached reads still never touch it
+    });
+
     it('no store: no `store` in the status', async () => {
       fleet = [harness()];
       await fleet[0]!.lifecycle.start();
