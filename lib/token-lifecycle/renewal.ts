@@ -84,6 +84,8 @@ export interface RenewalRequest {
    * the token being replaced, so that a slow store never lets it lapse. @default STORE_BUDGET_MS
    */
   readonly storeBudgetMs?: number;
+  /** `forceRefresh()`: logs in even during the fleet's cool-down (the operator's lever, as in one process). */
+  readonly force?: boolean;
 }
 
 /**
@@ -308,14 +310,14 @@ export class Renewer {
   /**
    * The fleet's cool-down after a rejected login, if it stands for the secret this process would send:
    * the error to answer instead of logging in. A process whose secret is another (rotated) logs in, and
-   * lifts it for all when that works. Forced renewals respect it too: the account is the fleet's.
+   * lifts it for all when that works. `forceRefresh()` skips it, as it skips this process' own.
    */
   private async loginBlocked(
     entry: StoredTransferToken | undefined,
     request: RenewalRequest,
   ): Promise<TransferAuthError | undefined> {
     const until = entry?.loginBlockedUntil;
-    if (until === undefined || !request.allowLogin) return undefined;
+    if (until === undefined || !request.allowLogin || request.force === true) return undefined;
     const leftMs = until - this.clock.wall();
     if (!(leftMs > 0)) return undefined;
     if (entry?.rejectedSecret !== undefined && this.endpoint.secretTag !== undefined) {

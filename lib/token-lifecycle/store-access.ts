@@ -9,7 +9,7 @@ import type {
 import { STORE_TIMEOUT_MS } from '../internal.constants';
 import { storeErrorCode } from '../token-store/store-error';
 import type { TransferAuthStoreStatus } from '../interfaces/transfer-auth-status.interface';
-import { promiseTimeout, PromiseTimeoutError } from '../utils/promise-timeout';
+import { promiseTimeout } from '../utils/promise-timeout';
 import type { LogFn } from './failure-log';
 import { shutdownError } from './failure-policy';
 import { NO_TELEMETRY, type StoreOperation, type Telemetry } from '../telemetry/telemetry';
@@ -57,8 +57,8 @@ export interface HeldLock {
  * The degradation is logged by its code, at most once a minute per code, and its recovery once.
  */
 export class StoreAccess {
-  /** The kinds of call failing now, with their error codes. */
-  private readonly failing = new Map<Call, string>();
+  /** The kinds of call failing now, with their error codes (`late`: a timed-out call answered after all). */
+  private readonly failing = new Map<Call, { code: string; late: boolean }>();
   private state: TransferAuthStoreStatus;
   /** When each degradation code was last logged (ms since the epoch), and whether its recovery is owed. */
   private readonly logged = new Map<string, number>();
@@ -254,6 +254,13 @@ export class StoreAccess {
     }
   }
 
+  /**
+   * One store call. The caller waits at most `timeoutMs` (a renewal's budget); the store is judged on
+   * its own bound (2 s, or 250 ms while reads or locks go unanswered): an answer within it is a store that
+   * works, however late for the renewal that gave up on it; none is a `TIMEOUT`. So a store slower than a
+   * renewal's budget but within its bound is neither degraded nor flapping, and one slower than its bound
+   * stays degraded until it answers within it.
+   */
   private async call<T>(
     kind: Call,
     call: (key: string, context: TransferTokenStoreContext) => Promise<T>,
@@ -262,27 +269,48 @@ export class StoreAccess {
     if (this.closed.signal.aborted || !(timeoutMs > 0)) return DOWN; // closed, or the renewal's budget is spent
     this.lastCallAt = this.now();
     const pending = this.scope.then(({ key, context }) => call(key, this.reporting(context)));
-    // An answer is an answer, even one this call no longer waits for: a store slower than the short
-    // timeout of an outage still ends it. (Registered first: it runs before the race below settles.)
+    const failing = this.failing.get('read') ?? this.failing.get('lock');
+    const boundMs =
+      failing !== undefined && !failing.late && !isReplyCode(failing.code) ? DOWN_TIMEOUT_MS : STORE_TIMEOUT_MS;
+    let judged = false;
+    const bound = setTimeout(() => {
+      judged = true;
+      this.telemetry.storeFailed(METRIC_OPERATION[kind], 'timeout');
+      this.failed(kind, 'TIMEOUT');
+    }, boundMs);
+    bound.unref?.();
+    // Registered first: the judgement runs before the race below settles.
     pending.then(
-      () => this.answered(kind),
-      () => undefined,
+      () => {
+        clearTimeout(bound);
+        this.answered(kind, judged); // late: alive but slow; full bounds again, still degraded
+      },
+      (error: unknown) => {
+        clearTimeout(bound);
+        if (judged) return;
+        judged = true;
+        this.telemetry.storeFailed(METRIC_OPERATION[kind], error instanceof Error ? error.name : typeof error);
+        this.failed(kind, storeErrorCode(error));
+      },
     );
-    const unreachable = this.failing.has('read') || this.failing.has('lock');
     try {
-      return await promiseTimeout(unreachable ? Math.min(timeoutMs, DOWN_TIMEOUT_MS) : timeoutMs, pending, true);
-    } catch (error) {
-      const timedOut = error instanceof PromiseTimeoutError;
-      const why = error instanceof Error ? error.name : typeof error;
-      this.telemetry.storeFailed(METRIC_OPERATION[kind], timedOut ? 'timeout' : why);
-      this.failed(kind, timedOut ? 'TIMEOUT' : storeErrorCode(error));
+      return await promiseTimeout(Math.min(timeoutMs, boundMs), pending, true);
+    } catch {
       return DOWN;
     }
   }
 
   private failed(kind: Call, code: string): void {
     if (this.closed.signal.aborted) return;
-    this.failing.set(kind, code);
+    if (kind === 'extend' || kind === 'replicated') {
+      // Not a state of the store (the next such call may be hours away): said once per code. A lease
+      // not extended lapses (the version fence keeps the late write out); an unconfirmed spent mark
+      // makes that renewal log in.
+      const what = kind === 'extend' ? 'a lock lease extension' : 'the replica check (INFO, WAIT)';
+      this.say(`${kind}:${code}`, `The token store failed ${what} (${code}); carrying on without it.${hint(code)}`);
+      return;
+    }
+    this.failing.set(kind, { code, late: false });
     if (this.state.state === 'degraded' && this.state.error === code) return; // the same outage: said already
     this.state = { state: 'degraded', since: this.state.state === 'ok' ? this.stamp() : this.state.since, error: code };
     const at = this.now();
@@ -292,25 +320,48 @@ export class StoreAccess {
     this.recoveryOwed = true;
     this.log(
       'warn',
-      `The token store failed (${code} on ${kind}); ${kind === 'replicated' ? 'logging in instead of using refresh tokens' : 'renewing without it'} until it answers again.${hint(code)}`,
+      `The token store failed (${code} on ${kind}); renewing without it until it answers again.${hint(code)}`,
     );
   }
 
-  private answered(kind: Call): void {
-    if (this.closed.signal.aborted || !this.failing.delete(kind) || this.failing.size > 0) return;
+  /**
+   * A call answered. In time: that kind works again, and so does whatever failed for want of an answer
+   * (timeouts, sockets: the store is reachable); a refusal of another kind (`NOPERM`, `OOM`) stands until
+   * that kind works. Late: the store is alive but slow: full timeouts again, still degraded.
+   */
+  private answered(kind: Call, late: boolean): void {
+    if (this.closed.signal.aborted || kind === 'extend' || kind === 'replicated') return;
+    if (late) {
+      const failing = this.failing.get(kind);
+      if (failing !== undefined) failing.late = true;
+      return;
+    }
+    this.failing.delete(kind);
+    for (const [other, { code }] of this.failing) if (!isReplyCode(code)) this.failing.delete(other);
+    if (this.failing.size > 0) {
+      const [first] = this.failing.values();
+      if (this.state.state === 'degraded' && first !== undefined) this.state = { ...this.state, error: first.code };
+      return;
+    }
+    if (this.state.state === 'ok') return;
     this.state = { state: 'ok', since: this.stamp() };
     if (!this.recoveryOwed) return;
     this.recoveryOwed = false;
     this.log('log', 'The token store answers again; renewals are shared through it again.');
   }
 
+  /** Logs `message` once per `key` for this process. */
+  private say(key: string, message: string): void {
+    if (this.warned.has(key) || this.closed.signal.aborted) return;
+    this.warned.add(key);
+    this.log('warn', message);
+  }
+
   /** The context the store gets: `warn` logs each code once for this process. */
   private reporting(context: TransferTokenStoreContext): TransferTokenStoreContext {
     const warn = (code: string, what: string): void => {
       const safe = /^[A-Za-z][A-Za-z0-9_]{0,31}$/.test(code) ? code : 'UNKNOWN';
-      if (this.warned.has(safe) || this.closed.signal.aborted) return;
-      this.warned.add(safe);
-      this.log('warn', `The token store refused ${String(what).slice(0, 200)} (${safe}).${hint(safe)}`);
+      this.say(safe, `The token store refused ${String(what).slice(0, 200)} (${safe}).${hint(safe)}`);
     };
     const reporting = Object.create(context) as TransferTokenStoreContext & { warn: typeof warn };
     Object.defineProperty(reporting, 'warn', { value: warn, enumerable: false });
@@ -320,6 +371,14 @@ export class StoreAccess {
   private stamp(): string {
     return new Date(this.now()).toISOString();
   }
+}
+
+/**
+ * A refusal the server answered (`NOPERM`, `OOM`, `READONLY`, ...): it stands for its kind of call. Anything
+ * else (a timeout, a socket error, a client's own error) says the store could not be reached.
+ */
+function isReplyCode(code: string): boolean {
+  return /^[A-Z]{2,}$/.test(code) && code !== 'TIMEOUT' && !code.startsWith('E');
 }
 
 /** What an operator can do about a code, where it is obvious. */

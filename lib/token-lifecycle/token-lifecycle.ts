@@ -236,6 +236,7 @@ export class TokenLifecycle {
       allowLogin,
       parent,
       storeBudgetMs: this.storeBudgetMs(),
+      force: cause === 'force',
     });
     const flight: Flight = new Flight(
       allowLogin,
@@ -351,6 +352,7 @@ export class TokenLifecycle {
     if (token === undefined) return STORE_BUDGET_MS;
     const now = instant(this.clock);
     const leftMs = Math.min(token.usableUntil.mono - now.mono, token.usableUntil.wall - now.wall);
+    if (!(leftMs > 0)) return STORE_BUDGET_MS; // past its usable end (not dropped yet): as none
     return Math.min(STORE_BUDGET_MS, Math.max(STORE_BUDGET_MIN_MS, leftMs * STORE_BUDGET_SHARE));
   }
 

@@ -144,6 +144,7 @@ describe('TokenLifecycle in a fleet (shared store)', () => {
     expect(first.settled()).toBe(false);
     await jest.advanceTimersByTimeAsync(1);
     expect(first.settled()).toBe(true); // the budget, then alone
+    await jest.advanceTimersByTimeAsync(500); // the store's own bound (2 s): now it counts as down
     const second = outcome(a.lifecycle.forceRefresh());
     await jest.advanceTimersByTimeAsync(250);
     expect(second.settled()).toBe(true);
