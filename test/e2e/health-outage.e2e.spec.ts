@@ -50,7 +50,10 @@ describe('health probes in an outage never start extra upstream calls', () => {
       await sleep(probeEveryMs > 0 ? probeEveryMs : 50);
     }
     const calls = fake.calls.total;
-    expect(moduleRef.get<TransferAuthService>(getTransferAuthToken()).getStatus().state).toBe('failed');
+    // No token all along: failed between renewals, acquiring while one makes its attempts (retry.maxAttempts).
+    expect(['failed', 'acquiring']).toContain(
+      moduleRef.get<TransferAuthService>(getTransferAuthToken()).getStatus().state,
+    );
     await moduleRef.close();
     moduleRef = undefined;
     fake.clearFaults();
