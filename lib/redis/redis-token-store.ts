@@ -7,6 +7,7 @@ import type {
   TransferTokenStoreContext,
   TransferTokenStoreLock,
 } from '../token-store/transfer-token-store.interface';
+import { emptyEntry } from '../token-lifecycle/cached-token';
 import { storeErrorCode } from '../token-store/store-error';
 import { open, seal } from './entry-cipher';
 import {
@@ -148,7 +149,7 @@ export class RedisTokenStore implements TransferTokenStore {
     } catch {
       // Not ours to read (altered, or another format): an entry with no usable token at this version, so
       // that the next renewal overwrites it rather than sharing stopping until it expires.
-      return unreadable(version);
+      return emptyEntry(version);
     }
   }
 
@@ -298,19 +299,6 @@ export class RedisTokenStore implements TransferTokenStore {
       aad: (version) => `${base}:token\n${version}`,
     };
   }
-}
-
-/** An entry that holds nothing usable: no token, every deadline past. */
-function unreadable(version: number): StoredTransferToken {
-  return {
-    version,
-    accessToken: '',
-    staleAt: 0,
-    usableUntil: 0,
-    accessExpiresAt: 0,
-    refreshExpiresAt: 0,
-    obtainedAt: 0,
-  };
 }
 
 function invalid(option: string, why: string): TransferAuthError {

@@ -156,18 +156,32 @@ export function blockedEntry(
   rejectedLogins: number,
   rejectedSecret: string,
 ): StoredTransferToken {
+  const kept = entry ?? emptyEntry(version);
   return hideToken({
     version,
-    accessToken: entry?.accessToken ?? '',
-    staleAt: entry?.staleAt ?? 0,
-    usableUntil: entry?.usableUntil ?? 0,
-    accessExpiresAt: entry?.accessExpiresAt ?? 0,
-    refreshExpiresAt: entry?.refreshExpiresAt ?? 0,
-    obtainedAt: entry?.obtainedAt ?? 0,
+    accessToken: kept.accessToken,
+    staleAt: kept.staleAt,
+    usableUntil: kept.usableUntil,
+    accessExpiresAt: kept.accessExpiresAt,
+    refreshExpiresAt: kept.refreshExpiresAt,
+    obtainedAt: kept.obtainedAt,
     loginBlockedUntil,
     rejectedLogins,
     rejectedSecret,
   });
+}
+
+/** @internal An entry that holds nothing usable: no token, every deadline past (read as "nothing at `version`"). */
+export function emptyEntry(version: number): StoredTransferToken {
+  return {
+    version,
+    accessToken: '',
+    staleAt: 0,
+    usableUntil: 0,
+    accessExpiresAt: 0,
+    refreshExpiresAt: 0,
+    obtainedAt: 0,
+  };
 }
 
 /**

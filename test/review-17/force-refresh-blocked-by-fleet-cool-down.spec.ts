@@ -1,5 +1,5 @@
 import { InProcessTokenStore } from '../../lib/token-store/in-process-token-store';
-import type { StoredTransferToken } from '../../lib/token-store/transfer-token-store.interface';
+import { blockedEntry } from '../../lib/token-lifecycle/cached-token';
 import { harness, type Harness } from '../unit/support/stub-endpoint';
 import { FAST_RETRY, useFakeClock } from '../unit/lifecycle/support';
 
@@ -26,18 +26,7 @@ describe('review 17: forceRefresh() during the fleet cool-down', () => {
 
   it('makes one login, as it does without a store', async () => {
     const store = new InProcessTokenStore();
-    const blocked: StoredTransferToken = {
-      version: 1,
-      accessToken: '',
-      staleAt: 0,
-      usableUntil: 0,
-      accessExpiresAt: 0,
-      refreshExpiresAt: 0,
-      obtainedAt: 0,
-      loginBlockedUntil: Date.now() + 300_000,
-      rejectedLogins: 10,
-      rejectedSecret: 'a1b2c3d4',
-    };
+    const blocked = blockedEntry(undefined, 1, Date.now() + 300_000, 10, 'a1b2c3d4');
     await store.write('token', blocked);
     h = harness({ store, retry: FAST_RETRY, fetchOnStartup: false });
     const forced = h.lifecycle.forceRefresh();

@@ -1,5 +1,5 @@
 import { InProcessTokenStore } from '../../lib/token-store/in-process-token-store';
-import type { StoredTransferToken } from '../../lib/token-store/transfer-token-store.interface';
+import { blockedEntry } from '../../lib/token-lifecycle/cached-token';
 import { harness, type Harness } from '../unit/support/stub-endpoint';
 import { FAST_RETRY, useFakeClock } from '../unit/lifecycle/support';
 
@@ -26,18 +26,7 @@ describe('review 17: a rotated secret lifts the fleet cool-down at once', () => 
   it('a member whose provider answers another secret logs in during a 5-minute fleet cool-down', async () => {
     const store = new InProcessTokenStore();
     // What a member wrote after the 10th rejected login in a row: no login before 5 minutes from now.
-    const blocked: StoredTransferToken = {
-      version: 1,
-      accessToken: '',
-      staleAt: 0,
-      usableUntil: 0,
-      accessExpiresAt: 0,
-      refreshExpiresAt: 0,
-      obtainedAt: 0,
-      loginBlockedUntil: Date.now() + 300_000,
-      rejectedLogins: 10,
-      rejectedSecret: 'a1b2c3d4',
-    };
+    const blocked = blockedEntry(undefined, 1, Date.now() + 300_000, 10, 'a1b2c3d4');
     await store.write('token', blocked);
     h = harness({ store, retry: FAST_RETRY, fetchOnStartup: false });
     // Its provider answers the rotated secret (the real client's secretTag() reads the provider).
