@@ -40,6 +40,8 @@ interface Emitter {
   removeListener?(event: string, listener: Listener): unknown;
 }
 interface IoRedisLike extends Emitter {
+  /** `ready`, `connecting`, ... `reconnecting`, `close`, `end`. */
+  status?: string;
   eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
   call(command: string, ...args: string[]): Promise<unknown>;
   /** A cluster's: the node keys (`host:port`, the master first) of each slot, and its nodes. */
@@ -53,6 +55,9 @@ interface IoRedisLike extends Emitter {
   isCluster?: boolean;
 }
 interface NodeRedisLike extends Emitter {
+  isOpen?: boolean;
+  /** A client's: false while it reconnects (a cluster has none). */
+  isReady?: boolean;
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
   /** A client's takes the arguments; a cluster's the first key, whether it reads only, and the arguments. */
   sendCommand(...args: unknown[]): Promise<unknown>;
@@ -67,6 +72,22 @@ interface NodeRedisLike extends Emitter {
 }
 
 const noop = (): void => undefined;
+
+/**
+ * @internal What a call answers at once while the app's client has lost its connection (it would queue
+ * the call until it reconnects): the store's state then says so within one call, not one timeout.
+ */
+export class RedisDisconnectedError extends Error {
+  override readonly name = 'RedisDisconnectedError';
+  constructor() {
+    super('DISCONNECTED the Redis client is reconnecting');
+  }
+}
+
+/** `call()`, or a rejection at once while `connected()` says no. */
+function whenConnected<T>(connected: () => boolean, call: () => Promise<T>): Promise<T> {
+  return connected() ? call() : Promise.reject(new RedisDisconnectedError());
+}
 
 /** node-redis has `sendCommand` and no `call`; ioredis has `call`. */
 function isNodeRedis(client: object): boolean {
@@ -103,17 +124,12 @@ function whenEnds(client: Emitter, events: readonly string[]): (onEnd: () => voi
 }
 
 function ioRedisCalls(client: IoRedisLike): RedisCalls {
+  // Not while it reconnects after losing its connection (ioredis would queue the call until then).
+  const connected = (): boolean => !['reconnecting', 'close', 'end'].includes(client.status ?? 'ready');
   return {
     whenClientEnds: whenEnds(client, ['end']),
-    run: (script, keys, args) => client.eval(script, keys.length, ...keys, ...args),
-    command(key, [name, ...args]) {
-      if (client.isCluster !== true) return client.call(name as string, ...args);
-      // A cluster sends a keyless command to any node: this one goes to the master of the key's slot.
-      const at = client.slots?.[keySlot(key)]?.[0];
-      const node = client.nodes?.('master').find(({ options }) => `${options.host}:${options.port}` === at);
-      if (node === undefined) return Promise.reject(new Error('CLUSTERDOWN no known master for the slot'));
-      return node.call(name as string, ...args);
-    },
+    run: (script, keys, args) => whenConnected(connected, () => client.eval(script, keys.length, ...keys, ...args)),
+    command: (key, args) => whenConnected(connected, () => ioRedisCommand(client, key, args)),
     subscriber(onMessage) {
       // Whatever the app set on its client, this one queues its SUBSCRIBE until it is connected and
       // subscribes again after a reconnect: without them, no hint would ever arrive.
@@ -134,11 +150,16 @@ function ioRedisCalls(client: IoRedisLike): RedisCalls {
 }
 
 function nodeRedisCalls(client: NodeRedisLike): RedisCalls {
+  // Not while a client reconnects (node-redis would queue the call until then); a closed one fails by itself.
+  const connected = (): boolean => client.isOpen !== true || client.isReady !== false;
   return {
     whenClientEnds: whenEnds(client, ['end', 'disconnect']),
-    run: (script, keys, args) => client.eval(script, { keys: [...keys], arguments: [...args] }),
+    run: (script, keys, args) =>
+      whenConnected(connected, () => client.eval(script, { keys: [...keys], arguments: [...args] })),
     command: (key, args) =>
-      client.getSlotMaster === undefined ? client.sendCommand([...args]) : client.sendCommand(key, false, [...args]),
+      whenConnected(connected, () =>
+        client.getSlotMaster === undefined ? client.sendCommand([...args]) : client.sendCommand(key, false, [...args]),
+      ),
     subscriber(onMessage) {
       const sub = client.duplicate({ disableOfflineQueue: false }); // queue SUBSCRIBE until connected
       sub.on('error', noop); // without a listener node-redis would throw it: reconnects by itself
@@ -173,6 +194,15 @@ function closeNodeRedis(sub: NodeRedisLike): void {
   } catch {
     // already closed
   }
+}
+
+/** `WAIT` and the like on ioredis: a cluster sends a keyless command to any node, so to the key's slot master. */
+function ioRedisCommand(client: IoRedisLike, key: string, [name, ...args]: readonly string[]): Promise<unknown> {
+  if (client.isCluster !== true) return client.call(name as string, ...args);
+  const at = client.slots?.[keySlot(key)]?.[0];
+  const node = client.nodes?.('master').find(({ options }) => `${options.host}:${options.port}` === at);
+  if (node === undefined) return Promise.reject(new Error('CLUSTERDOWN no known master for the slot'));
+  return node.call(name as string, ...args);
 }
 
 /** The cluster slot of `key`: CRC16 (XMODEM) of its hash tag, mod 16384, as Redis computes it. */

@@ -378,7 +378,7 @@ export class StoreAccess {
  * else (a timeout, a socket error, a client's own error) says the store could not be reached.
  */
 function isReplyCode(code: string): boolean {
-  return /^[A-Z]{2,}$/.test(code) && code !== 'TIMEOUT' && !code.startsWith('E');
+  return /^[A-Z]{2,}$/.test(code) && code !== 'TIMEOUT' && code !== 'DISCONNECTED' && !code.startsWith('E');
 }
 
 /** What an operator can do about a code, where it is obvious. */
