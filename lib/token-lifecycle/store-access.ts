@@ -255,11 +255,11 @@ export class StoreAccess {
   }
 
   /**
-   * One store call. The caller waits at most `timeoutMs` (a renewal's budget); the store is judged on
-   * its own bound (2 s, or 250 ms while reads or locks go unanswered): an answer within it is a store that
+   * One store call. The caller waits at most `timeoutMs` (a renewal's budget), and 250 ms while reads or
+   * locks go unanswered; the store is judged on its own bound (2 s): an answer within it is a store that
    * works, however late for the renewal that gave up on it; none is a `TIMEOUT`. So a store slower than a
-   * renewal's budget but within its bound is neither degraded nor flapping, and one slower than its bound
-   * stays degraded until it answers within it.
+   * renewal's budget but within its bound is neither degraded nor flapping, one that comes back ends the
+   * outage with its first answer, and one slower than its bound stays degraded until it answers within it.
    */
   private async call<T>(
     kind: Call,
@@ -270,14 +270,14 @@ export class StoreAccess {
     this.lastCallAt = this.now();
     const pending = this.scope.then(({ key, context }) => call(key, this.reporting(context)));
     const failing = this.failing.get('read') ?? this.failing.get('lock');
-    const boundMs =
-      failing !== undefined && !failing.late && !isReplyCode(failing.code) ? DOWN_TIMEOUT_MS : STORE_TIMEOUT_MS;
+    // While reads or locks go unanswered, a renewal waits 250 ms for each call, not 2 s.
+    const short = failing !== undefined && !failing.late && !isReplyCode(failing.code);
     let judged = false;
     const bound = setTimeout(() => {
       judged = true;
       this.telemetry.storeFailed(METRIC_OPERATION[kind], 'timeout');
       this.failed(kind, 'TIMEOUT');
-    }, boundMs);
+    }, STORE_TIMEOUT_MS);
     bound.unref?.();
     // Registered first: the judgement runs before the race below settles.
     pending.then(
@@ -294,7 +294,7 @@ export class StoreAccess {
       },
     );
     try {
-      return await promiseTimeout(Math.min(timeoutMs, boundMs), pending, true);
+      return await promiseTimeout(Math.min(timeoutMs, short ? DOWN_TIMEOUT_MS : STORE_TIMEOUT_MS), pending, true);
     } catch {
       return DOWN;
     }
@@ -311,8 +311,11 @@ export class StoreAccess {
       return;
     }
     this.failing.set(kind, { code, late: false });
-    if (this.state.state === 'degraded' && this.state.error === code) return; // the same outage: said already
-    this.state = { state: 'degraded', since: this.state.state === 'ok' ? this.stamp() : this.state.since, error: code };
+    if (this.state.state === 'degraded') {
+      this.state = { ...this.state, error: code }; // the same outage, said already: its latest code
+      return;
+    }
+    this.state = { state: 'degraded', since: this.stamp(), error: code };
     const at = this.now();
     const last = this.logged.get(code);
     if (last !== undefined && at - last < DEGRADED_LOG_INTERVAL_MS) return; // flapping: said already
