@@ -150,8 +150,11 @@ function ioRedisCalls(client: IoRedisLike): RedisCalls {
 }
 
 function nodeRedisCalls(client: NodeRedisLike): RedisCalls {
-  // Not while a client reconnects (node-redis would queue the call until then); a closed one fails by itself.
-  const connected = (): boolean => client.isOpen !== true || client.isReady !== false;
+  // Not while a client that was ready reconnects (node-redis would queue the call until then); a client
+  // still making its first connection is waited for, and a closed one fails by itself.
+  let wasReady = client.isReady === true;
+  client.on('ready', (() => (wasReady = true)) as Listener);
+  const connected = (): boolean => !wasReady || client.isOpen !== true || client.isReady !== false;
   return {
     whenClientEnds: whenEnds(client, ['end', 'disconnect']),
     run: (script, keys, args) =>

@@ -63,6 +63,8 @@ export class StoreAccess {
   /** When each degradation code was last logged (ms since the epoch), and whether its recovery is owed. */
   private readonly logged = new Map<string, number>();
   private recoveryOwed = false;
+  /** Whether the outage under way was logged (its first codes may have been said a moment before). */
+  private outageLogged = false;
   /** Codes a store reported through `context.warn`: each said once. */
   private readonly warned = new Set<string>();
   private readonly closed = new AbortController();
@@ -312,14 +314,17 @@ export class StoreAccess {
     }
     this.failing.set(kind, { code, late: false });
     if (this.state.state === 'degraded') {
-      this.state = { ...this.state, error: code }; // the same outage, said already: its latest code
-      return;
+      this.state = { ...this.state, error: code }; // the same outage: its latest code
+    } else {
+      this.state = { state: 'degraded', since: this.stamp(), error: code };
+      this.outageLogged = false;
     }
-    this.state = { state: 'degraded', since: this.stamp(), error: code };
+    if (this.outageLogged) return; // said already
     const at = this.now();
     const last = this.logged.get(code);
-    if (last !== undefined && at - last < DEGRADED_LOG_INTERVAL_MS) return; // flapping: said already
+    if (last !== undefined && at - last < DEGRADED_LOG_INTERVAL_MS) return; // flapping: said a moment ago
     this.logged.set(code, at);
+    this.outageLogged = true;
     this.recoveryOwed = true;
     this.log(
       'warn',
@@ -377,12 +382,26 @@ export class StoreAccess {
 }
 
 /**
- * A refusal the server answered (`NOPERM`, `OOM`, `READONLY`, ...): it stands for its kind of call. Anything
- * else (a timeout, a socket error, a client's own error) says the store could not be reached.
+ * A refusal the server answered for a reason of its own (`NOPERM`, `OOM`, `WRONGTYPE`, ...): it stands for
+ * its kind of call until that kind works. Anything else says the store could not be reached, or was in the
+ * middle of a failover or a restart (`READONLY`, `LOADING`, `MASTERDOWN`, `CLUSTERDOWN`, `TRYAGAIN`,
+ * `MOVED`, `ASK`): any answer in time ends it.
  */
 function isReplyCode(code: string): boolean {
-  return /^[A-Z]{2,}$/.test(code) && code !== 'TIMEOUT' && code !== 'DISCONNECTED' && !code.startsWith('E');
+  return /^[A-Z]{2,}$/.test(code) && !code.startsWith('E') && !TRANSIENT_CODES.has(code);
 }
+
+const TRANSIENT_CODES = new Set([
+  'TIMEOUT',
+  'DISCONNECTED',
+  'READONLY',
+  'LOADING',
+  'MASTERDOWN',
+  'CLUSTERDOWN',
+  'TRYAGAIN',
+  'MOVED',
+  'ASK',
+]);
 
 /** What an operator can do about a code, where it is obvious. */
 function hint(code: string): string {

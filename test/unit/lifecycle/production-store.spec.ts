@@ -314,6 +314,25 @@ describe('issue 17: the lifecycle on the Redis people actually run', () => {
       expect(store.calls).toBe(calls + 1); // cached reads still never touch it
     });
 
+    it('a failover refusal (READONLY on the lock) ends with the next answer of any kind, not only a lock', async () => {
+      const store = new ProxyStore();
+      fleet = fleetOf(store, 1);
+      const [x] = fleet as [Harness];
+      await x.lifecycle.start();
+      await settle();
+      const lock = jest
+        .spyOn(store, 'lock')
+        .mockRejectedValueOnce(new Error('READONLY You can not write against a read only replica.'));
+      await jest.advanceTimersByTimeAsync(1_000);
+      await x.lifecycle.forceRefresh(); // read answers, the lock is refused: renewed alone
+      expect(x.lifecycle.getStatus().store).toMatchObject({ state: 'degraded', error: 'READONLY' });
+      lock.mockRestore();
+      await jest.advanceTimersByTimeAsync(11_000);
+      x.lifecycle.getStatus(); // no store call for 10 s: one read, which answers
+      await settle();
+      expect(x.lifecycle.getStatus().store?.state).toBe('ok'); // a process that only adopts is not stuck
+    });
+
     it('no store: no `store` in the status', async () => {
       fleet = [harness()];
       await fleet[0]!.lifecycle.start();
