@@ -26,53 +26,52 @@ interface AppClient {
 
 const noop = (): void => undefined;
 
+/** An ioredis `Redis` of either major, once it answers. */
+interface IoRedisShape extends RedisTokenStoreClient {
+  on(event: 'error', listener: () => void): unknown;
+  ping(): Promise<unknown>;
+  disconnect(): void;
+}
+interface NodeRedisShape extends RedisTokenStoreClient {
+  on(event: 'error', listener: () => void): unknown;
+  connect(): Promise<unknown>;
+  ping(): Promise<unknown>;
+  destroy(): void;
+  readonly isReady: boolean;
+}
+
+function ioredis(name: string, open: (url: string) => IoRedisShape) {
+  return {
+    name,
+    connect: async (url: string): Promise<AppClient> => {
+      const client = open(url);
+      client.on('error', noop);
+      await client.ping();
+      return { client, ping: () => client.ping(), close: () => client.disconnect() };
+    },
+  };
+}
+
+/** A connected node-redis client of either major. */
+function nodeRedis(name: string, open: (url: string) => NodeRedisShape) {
+  return {
+    name,
+    connect: async (url: string): Promise<AppClient> => {
+      const client = open(url);
+      client.on('error', noop);
+      await client.connect();
+      // Ready, not only answering: node-redis answers a PING a moment before it says it is ready again.
+      const ping = (): Promise<unknown> => (client.isReady ? client.ping() : Promise.resolve('not ready'));
+      return { client, ping, close: () => client.destroy() };
+    },
+  };
+}
+
 const TARGETS: { name: string; connect(url: string): Promise<AppClient> }[] = [
-  {
-    name: 'ioredis v5',
-    connect: async (url) => {
-      const client = new IoRedis(url);
-      client.on('error', noop);
-      await client.ping();
-      return { client, ping: () => client.ping(), close: () => client.disconnect() };
-    },
-  },
-  {
-    name: 'ioredis v6',
-    connect: async (url) => {
-      const client = new IoRedis6(url);
-      client.on('error', noop);
-      await client.ping();
-      return { client, ping: () => client.ping(), close: () => client.disconnect() };
-    },
-  },
-  {
-    name: 'node-redis v5',
-    connect: async (url) => {
-      const client = createClient({ url });
-      client.on('error', noop);
-      await client.connect();
-      // Ready, not only answering: node-redis answers a PING a moment before it says it is ready again.
-      return {
-        client,
-        ping: () => (client.isReady ? client.ping() : Promise.resolve('not ready')),
-        close: () => client.destroy(),
-      };
-    },
-  },
-  {
-    name: 'node-redis v6',
-    connect: async (url) => {
-      const client = createClient6({ url });
-      client.on('error', noop);
-      await client.connect();
-      // Ready, not only answering: node-redis answers a PING a moment before it says it is ready again.
-      return {
-        client,
-        ping: () => (client.isReady ? client.ping() : Promise.resolve('not ready')),
-        close: () => client.destroy(),
-      };
-    },
-  },
+  ioredis('ioredis v5', (url) => new IoRedis(url)),
+  ioredis('ioredis v6', (url) => new IoRedis6(url)),
+  nodeRedis('node-redis v5', (url) => createClient({ url })),
+  nodeRedis('node-redis v6', (url) => createClient6({ url })),
 ];
 
 /** A stored token without a refresh token. */
