@@ -3,7 +3,7 @@ import { Logger, type DynamicModule, type OnApplicationBootstrap, type Provider 
 import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
 import { TransferAuthError } from './errors/transfer-auth.error';
 import type { TransferAuthModuleOptions } from './interfaces/transfer-auth-module-options.interface';
-import { resolveTransferHttpOptions } from './resolve-options';
+import { resolveTransferHttpOptions } from './upstream/resolve-options';
 import { TRANSFER_AUTH_MODULE_OPTIONS } from './transfer-auth.constants';
 import { getTransferAuthToken, getTransferHttpToken } from './transfer-auth.decorators';
 import { duplicateRegistrationMessage } from './transfer-auth.messages';

@@ -1,4 +1,4 @@
-import { resolveTransferAuthOptions } from '../../lib/resolve-options';
+import { resolveTransferAuthOptions } from '../../lib/upstream/resolve-options';
 import { TokenLifecycle } from '../../lib/token-lifecycle/token-lifecycle';
 import { collectGarbage, settle, type BenchConfig } from '../support/config';
 import type { Row } from '../support/report';

@@ -1,8 +1,9 @@
-import { resolveTransferAuthOptions, type ResolvedTransferAuthOptions } from '../../lib/resolve-options';
+import { resolveTransferAuthOptions, type ResolvedTransferAuthOptions } from '../../lib/upstream/resolve-options';
 import { toCachedToken } from '../../lib/token-lifecycle/cached-token';
 import type { Clock } from '../../lib/token-lifecycle/clock';
 import { TokenLifecycle } from '../../lib/token-lifecycle/token-lifecycle';
-import { TransferApiClient, type TokenEndpoint, type UpstreamTokenResponse } from '../../lib/transfer-api.client';
+import { TransferApiClient } from '../../lib/upstream/transfer-api.client';
+import type { TokenEndpoint, UpstreamTokenResponse } from '../../lib/upstream/token-endpoint';
 import type { TransferAuthModuleOptions } from '../../lib/index';
 import type { Telemetry } from '../../lib/telemetry/telemetry';
 

@@ -1,6 +1,6 @@
 import { AgentTokenResponseDto } from '../../lib/dto/agent-token-response.dto';
 import { instant, systemClock } from '../../lib/token-lifecycle/clock';
-import type { TokenEndpoint, UpstreamTokenResponse } from '../../lib/transfer-api.client';
+import type { TokenEndpoint, UpstreamTokenResponse } from '../../lib/upstream/token-endpoint';
 
 /** `2024-10-02T10:52:21.123000Z`, the upstream's format. */
 function upstreamTimestamp(epochMs: number): string {

@@ -1,6 +1,6 @@
 import type { CreateAxiosDefaults } from 'axios';
 import type { TransferTokenStore } from '../token-store/transfer-token-store.interface';
-import type { AgentSecretProvider } from '../agent-secret';
+import type { AgentSecretProvider } from '../upstream/agent-secret';
 
 /** Where the refresh token travels on the Refresh token call. */
 export type RefreshTokenLocation = 'header' | 'body' | 'both';

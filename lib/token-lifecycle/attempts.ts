@@ -1,8 +1,8 @@
 import { inspect } from 'node:util';
 import { TransferAuthError } from '../errors/transfer-auth.error';
-import type { ResolvedTransferAuthOptions } from '../resolve-options';
-import type { TokenEndpoint, UpstreamTokenResponse } from '../transfer-api.client';
-import { shutdownError, type Call } from '../upstream-answer';
+import type { ResolvedTransferAuthOptions } from '../upstream/resolve-options';
+import type { TokenEndpoint, UpstreamTokenResponse } from '../upstream/token-endpoint';
+import { shutdownError, type Call } from '../upstream/upstream-answer';
 import { backoffDelay } from './backoff';
 
 type Retry = ResolvedTransferAuthOptions['retry'];

@@ -1,6 +1,6 @@
 import { parseUpstreamTimestamp } from '../dto/agent-token-response.dto';
 import { TransferAuthError } from '../errors/transfer-auth.error';
-import type { UpstreamTokenResponse } from '../transfer-api.client';
+import type { UpstreamTokenResponse } from '../upstream/token-endpoint';
 import {
   MAX_DEFAULT_REFRESH_MARGIN_MS,
   REFRESH_MARGIN_RATIO,

@@ -1,5 +1,5 @@
 import { TransferAuthError } from '../errors/transfer-auth.error';
-import type { ResolvedTransferAuthOptions } from '../resolve-options';
+import type { ResolvedTransferAuthOptions } from '../upstream/resolve-options';
 import { CREDENTIALS_COOLDOWN_MAX_MS, CREDENTIALS_COOLDOWN_MIN_MS } from '../internal.constants';
 import { backoffDelay } from './backoff';
 

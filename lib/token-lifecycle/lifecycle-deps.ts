@@ -1,8 +1,8 @@
 import type { TransferAuthEvent } from '../interfaces/transfer-auth-event.interface';
-import type { ResolvedTransferAuthOptions } from '../resolve-options';
+import type { ResolvedTransferAuthOptions } from '../upstream/resolve-options';
 import type { StoreScope } from '../token-store/store-key';
 import type { TransferTokenStore } from '../token-store/transfer-token-store.interface';
-import type { TokenEndpoint } from '../transfer-api.client';
+import type { TokenEndpoint } from '../upstream/token-endpoint';
 import type { Clock } from './clock';
 import type { LogFn } from './failure-log';
 import type { Telemetry } from '../telemetry/telemetry';

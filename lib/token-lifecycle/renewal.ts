@@ -1,6 +1,6 @@
 import { TransferAuthError } from '../errors/transfer-auth.error';
 import type { StoredTransferToken } from '../token-store/transfer-token-store.interface';
-import type { TokenEndpoint } from '../transfer-api.client';
+import type { TokenEndpoint } from '../upstream/token-endpoint';
 import {
   CREDENTIALS_COOLDOWN_MAX_MS,
   CREDENTIALS_COOLDOWN_MIN_MS,
@@ -8,7 +8,7 @@ import {
   REPLICA_WAIT_MS,
   STORE_BUDGET_MS,
 } from '../internal.constants';
-import { rejectedSecretTags } from '../agent-secret';
+import { rejectedSecretTags } from '../upstream/agent-secret';
 import { tokenFingerprint } from '../telemetry/fingerprint';
 import { fleetCoolDowns } from './failure-policy';
 import {

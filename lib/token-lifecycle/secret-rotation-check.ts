@@ -1,4 +1,4 @@
-import type { TokenEndpoint } from '../transfer-api.client';
+import type { TokenEndpoint } from '../upstream/token-endpoint';
 import type { Clock } from './clock';
 
 /** While logins cool down after rejected credentials, the secret provider is asked at most this often. */

@@ -1,5 +1,5 @@
 import axios from 'axios';
-import type { ResolvedTransferHttpOptions } from '../resolve-options';
+import type { ResolvedTransferHttpOptions } from '../upstream/resolve-options';
 import { hookAdapter } from './adapter-hook';
 import { authenticating, type TransferTokenSource } from './attach-transfer-auth';
 import { withDeadline } from './request-deadline';

@@ -12,7 +12,7 @@ import {
   type TransferAuthModuleOptions,
 } from 'nestjs-freedompay-transfer-auth';
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
-import { resolveTransferHttpOptions } from '../../lib/resolve-options';
+import { resolveTransferHttpOptions } from '../../lib/upstream/resolve-options';
 import { fakeOptions } from '../support/auth-app';
 
 /**

@@ -189,7 +189,7 @@ describe('secret provider recipes', () => {
     });
 
     // Fails: under Jest, errors made by Node itself (fs, net) come from another realm than the module's
-    // code, and `error instanceof Error` in lib/agent-secret.ts describe() is false for them: the message
+    // code, and `error instanceof Error` in lib/upstream/agent-secret.ts describe() is false for them: the message
     // says "it threw a object". A plain Node process names it (next test).
     it('a missing file is named `Error ENOENT` in Jest too, as users test their apps there', async () => {
       const { auth } = await boot(secretFromFile(join(dir, 'agent-secret')));
@@ -202,7 +202,7 @@ describe('secret provider recipes', () => {
 
     it('outside Jest (a plain Node process, the built package) the missing file is named `Error ENOENT`', () => {
       const script = `
-        const { readAgentSecret } = require(${JSON.stringify(join(builtPackage(), 'agent-secret.js'))});
+        const { readAgentSecret } = require(${JSON.stringify(join(builtPackage(), 'upstream', 'agent-secret.js'))});
         const { readFile } = require('node:fs/promises');
         readAgentSecret(async () => (await readFile(${JSON.stringify(join(dir, 'missing'))}, 'utf8')).trim(), 1000, new AbortController().signal)
           .catch((error) => console.log(error.code + ': ' + error.message));`;

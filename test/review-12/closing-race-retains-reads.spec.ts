@@ -1,8 +1,9 @@
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { TransferAuthError } from '../../lib/errors/transfer-auth.error';
-import { resolveTransferAuthOptions } from '../../lib/resolve-options';
-import { TransferApiClient, type UpstreamTokenResponse } from '../../lib/transfer-api.client';
+import { resolveTransferAuthOptions } from '../../lib/upstream/resolve-options';
+import { TransferApiClient } from '../../lib/upstream/transfer-api.client';
+import type { UpstreamTokenResponse } from '../../lib/upstream/token-endpoint';
 
 /**
  * Finding: every read of the secret provider is `Promise.race([read, this.closing])`, and `closing` is

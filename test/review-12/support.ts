@@ -1,10 +1,11 @@
 import { TransferAuthError } from '../../lib/errors/transfer-auth.error';
 import type { TransferAuthModuleOptions } from '../../lib/interfaces/transfer-auth-module-options.interface';
-import { resolveTransferAuthOptions } from '../../lib/resolve-options';
+import { resolveTransferAuthOptions } from '../../lib/upstream/resolve-options';
 import { NO_TELEMETRY, type ObservedState, type Telemetry } from '../../lib/telemetry/telemetry';
 import { TokenLifecycle } from '../../lib/token-lifecycle/token-lifecycle';
 import type { TransferTokenStore } from '../../lib/token-store/transfer-token-store.interface';
-import { TransferApiClient, type UpstreamTokenResponse } from '../../lib/transfer-api.client';
+import { TransferApiClient } from '../../lib/upstream/transfer-api.client';
+import type { UpstreamTokenResponse } from '../../lib/upstream/token-endpoint';
 import { T0 } from '../unit/lifecycle/support';
 import { recorder, type Recorder } from '../unit/support/stub-endpoint';
 

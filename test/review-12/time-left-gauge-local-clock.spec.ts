@@ -1,4 +1,4 @@
-import { resolveTransferAuthOptions } from '../../lib/resolve-options';
+import { resolveTransferAuthOptions } from '../../lib/upstream/resolve-options';
 import { TokenLifecycle } from '../../lib/token-lifecycle/token-lifecycle';
 import { answer, recorder, StubEndpoint } from '../unit/support/stub-endpoint';
 import { fakeClockPerTest, gaugeProbe } from './support';

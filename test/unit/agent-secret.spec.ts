@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import { readAgentSecret } from '../../lib/agent-secret';
+import { readAgentSecret } from '../../lib/upstream/agent-secret';
 import { TransferAuthError } from '../../lib/errors/transfer-auth.error';
 
 const SECRET = 'S3CR3T-r0tat3d-9f8e';

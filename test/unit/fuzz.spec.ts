@@ -3,9 +3,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { TransferAuthError } from '../../lib/errors/transfer-auth.error';
-import { resolveTransferAuthOptions } from '../../lib/resolve-options';
+import { resolveTransferAuthOptions } from '../../lib/upstream/resolve-options';
 import { toCachedToken } from '../../lib/token-lifecycle/cached-token';
-import { TransferApiClient } from '../../lib/transfer-api.client';
+import { TransferApiClient } from '../../lib/upstream/transfer-api.client';
 import { isoMicro } from './support/stub-endpoint';
 
 /** Fixed, so that a failure reproduces: fast-check prints the counterexample and its path. */

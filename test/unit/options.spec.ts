@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { TransferAuthError } from '../../lib/errors/transfer-auth.error';
-import { resolveTransferAuthOptions } from '../../lib/resolve-options';
+import { resolveTransferAuthOptions } from '../../lib/upstream/resolve-options';
 
 const SECRET = 'Sup3r-S3cret-agent-key';
 const base = { agentId: 'agent-7', agentSecret: SECRET };

@@ -3,7 +3,7 @@ import { inspect } from 'node:util';
 import { TransferAuthError } from '../../../lib/errors/transfer-auth.error';
 import { RetryingEndpoint } from '../../../lib/token-lifecycle/attempts';
 import { instant, systemClock } from '../../../lib/token-lifecycle/clock';
-import { networkError, parseAnswer, TIMEOUT, type Call } from '../../../lib/upstream-answer';
+import { networkError, parseAnswer, TIMEOUT, type Call } from '../../../lib/upstream/upstream-answer';
 import { StubEndpoint, flush, harness, outcome, type Harness, type StubCall } from '../support/stub-endpoint';
 import { FAST_RETRY, STALE_AT, T0, codeOf, useFakeClock } from './support';
 

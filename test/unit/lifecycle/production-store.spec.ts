@@ -1,4 +1,4 @@
-import { rejectedSecretTags } from '../../../lib/agent-secret';
+import { rejectedSecretTags } from '../../../lib/upstream/agent-secret';
 import { InProcessTokenStore } from '../../../lib/token-store/in-process-token-store';
 import type {
   StoredTransferToken,

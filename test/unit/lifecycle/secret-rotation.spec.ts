@@ -1,4 +1,4 @@
-import type { TokenEndpoint } from '../../../lib/transfer-api.client';
+import type { TokenEndpoint } from '../../../lib/upstream/token-endpoint';
 import { answer, flush, harness, outcome, type Harness } from '../support/stub-endpoint';
 import { codeOf, useFakeClock } from './support';
 

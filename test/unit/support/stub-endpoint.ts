@@ -2,10 +2,10 @@ import { AgentTokenResponseDto } from '../../../lib/dto/agent-token-response.dto
 import { TransferAuthError } from '../../../lib/errors/transfer-auth.error';
 import type { TransferAuthEvent } from '../../../lib/interfaces/transfer-auth-event.interface';
 import type { TransferAuthModuleOptions } from '../../../lib/interfaces/transfer-auth-module-options.interface';
-import { resolveTransferAuthOptions } from '../../../lib/resolve-options';
+import { resolveTransferAuthOptions } from '../../../lib/upstream/resolve-options';
 import { instant, systemClock, type Instant } from '../../../lib/token-lifecycle/clock';
 import { TokenLifecycle, type LifecycleHooks } from '../../../lib/token-lifecycle/token-lifecycle';
-import type { TokenEndpoint, UpstreamTokenResponse } from '../../../lib/transfer-api.client';
+import type { TokenEndpoint, UpstreamTokenResponse } from '../../../lib/upstream/token-endpoint';
 
 /** `2024-10-02T10:52:21.123000Z`: the upstream's format, microseconds and all. */
 export function isoMicro(ms: number): string {

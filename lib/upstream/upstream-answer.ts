@@ -1,13 +1,13 @@
 import { AxiosError, type AxiosResponse } from 'axios';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
-import { AgentTokenResponseDto } from './dto/agent-token-response.dto';
-import { TransferAuthError } from './errors/transfer-auth.error';
-import { IMF_FIXDATE, MAX_RESPONSE_BYTES } from './internal.constants';
-import type { UpstreamOutcome } from './telemetry/telemetry';
-import { parseRetryAfter } from './token-lifecycle/backoff';
-import { instant, type Clock, type Instant } from './token-lifecycle/clock';
-import type { UpstreamTokenResponse } from './transfer-api.client';
+import { AgentTokenResponseDto } from '../dto/agent-token-response.dto';
+import { TransferAuthError } from '../errors/transfer-auth.error';
+import { IMF_FIXDATE, MAX_RESPONSE_BYTES } from '../internal.constants';
+import type { UpstreamOutcome } from '../telemetry/telemetry';
+import { parseRetryAfter } from '../token-lifecycle/backoff';
+import { instant, type Clock, type Instant } from '../token-lifecycle/clock';
+import type { UpstreamTokenResponse } from './token-endpoint';
 
 // What the upstream's answers mean: a validated token answer, or the `TransferAuthError` whose code
 // decides what follows. Errors are rebuilt from scratch, never wrapped: an `AxiosError` carries the

@@ -3,51 +3,19 @@ import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { AgentAuthRequestDto, RefreshTokenRequestDto } from './dto/agent-auth-request.dto';
-import { AgentTokenResponseDto } from './dto/agent-token-response.dto';
-import { TransferAuthError } from './errors/transfer-auth.error';
+import { AgentAuthRequestDto, RefreshTokenRequestDto } from '../dto/agent-auth-request.dto';
+import { TransferAuthError } from '../errors/transfer-auth.error';
 import type { ResolvedTransferAuthOptions } from './resolve-options';
-import { instant, systemClock, type Clock, type Instant } from './token-lifecycle/clock';
-import { MAX_RESPONSE_BYTES } from './internal.constants';
+import { instant, systemClock, type Clock } from '../token-lifecycle/clock';
+import { MAX_RESPONSE_BYTES } from '../internal.constants';
 import { networkError, outcome, parseAnswer, shutdownError, SHUTDOWN, TIMEOUT, type Call } from './upstream-answer';
 import { readAgentSecret, rejectedSecretTags, secretTag } from './agent-secret';
-import { tokenFingerprint } from './telemetry/fingerprint';
-import { NO_TELEMETRY, type Telemetry } from './telemetry/telemetry';
+import type { TokenEndpoint, UpstreamTokenResponse } from './token-endpoint';
+import { tokenFingerprint } from '../telemetry/fingerprint';
+import { NO_TELEMETRY, type Telemetry } from '../telemetry/telemetry';
 
 /** How many rejected secrets a provider's answers are compared with. */
 const MAX_REJECTED_REMEMBERED = 16;
-
-/** @internal A validated token answer, with what is needed to place its expiry on the local clocks. */
-export interface UpstreamTokenResponse {
-  readonly body: AgentTokenResponseDto;
-  readonly status: number;
-  /** The upstream's `Date` header, epoch ms, when it sent a parsable one. */
-  readonly serverDateMs: number | undefined;
-  /** When the request was sent: the upstream's `Date` is no earlier than this. */
-  readonly sentAt: Instant;
-  readonly receivedAt: Instant;
-}
-
-/**
- * @internal What the token lifecycle needs from the upstream. `parent` is the trace context of the caller
- * who waits for the call, if any (opaque: see {@link Telemetry}).
- */
-export interface TokenEndpoint {
-  getToken(parent?: unknown): Promise<UpstreamTokenResponse>;
-  refreshToken(refreshToken: string, parent?: unknown): Promise<UpstreamTokenResponse>;
-  /**
-   * With `agentSecret` as a provider, after Get token rejected the credentials: whether the provider now
-   * answers another secret than the one rejected (then a login may be tried at once). Never rejects.
-   */
-  secretChanged?(): Promise<boolean>;
-  /**
-   * The tag of the secret a login would be sent with now ({@link secretTag}): a fleet's login cool-down
-   * stands for the secret it was started with. Rejects when the provider fails.
-   */
-  secretTag?(): Promise<string>;
-  /** Aborts every request in flight (they reject with `SHUTDOWN`); later calls reject at once. */
-  close(): void;
-}
 
 /**
  * Sockets of auth calls are unref'd: a background renewal must not keep a process alive whose work is

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { types } from 'node:util';
-import { TransferAuthError } from './errors/transfer-auth.error';
+import { TransferAuthError } from '../errors/transfer-auth.error';
 import { shutdownError } from './upstream-answer';
-import { promiseTimeout, PromiseTimeoutError } from './utils/promise-timeout';
+import { promiseTimeout, PromiseTimeoutError } from '../utils/promise-timeout';
 
 /**
  * Reads the agent secret, before every Get token: from an environment variable or `ConfigService`, a

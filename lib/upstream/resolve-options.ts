@@ -1,13 +1,13 @@
-import { TransferAuthError } from './errors/transfer-auth.error';
-import { invalidOptionMessage } from './transfer-auth.messages';
-import { redactSecrets } from './utils/redact-secrets';
+import { TransferAuthError } from '../errors/transfer-auth.error';
+import { invalidOptionMessage } from '../transfer-auth.messages';
+import { redactSecrets } from '../utils/redact-secrets';
 import type {
   RefreshHttpMethod,
   RefreshTokenLocation,
   TransferAuthModuleOptions,
   TransferHttpDefaults,
   TransferHttpReservedDefaults,
-} from './interfaces/transfer-auth-module-options.interface';
+} from '../interfaces/transfer-auth-module-options.interface';
 import {
   DEFAULT_AUTH_PATH,
   DEFAULT_BASE_URL,
@@ -16,9 +16,9 @@ import {
   DEFAULT_REFRESH_TOKEN_IN,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_RETRY,
-} from './transfer-auth.constants';
-import { MAX_TIMER_DELAY_MS } from './internal.constants';
-import type { TransferTokenStore } from './token-store/transfer-token-store.interface';
+} from '../transfer-auth.constants';
+import { MAX_TIMER_DELAY_MS } from '../internal.constants';
+import type { TransferTokenStore } from '../token-store/transfer-token-store.interface';
 import type { AgentSecretProvider } from './agent-secret';
 
 /** @internal Options after validation, with every default filled in. */
