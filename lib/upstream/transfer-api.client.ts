@@ -1,14 +1,12 @@
-import axios, { type AxiosInstance, type AxiosResponse, type Method } from 'axios';
+import type { Method } from 'axios';
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
-import * as http from 'node:http';
-import * as https from 'node:https';
 import { AgentAuthRequestDto, RefreshTokenRequestDto } from '../dto/agent-auth-request.dto';
 import { TransferAuthError } from '../errors/transfer-auth.error';
 import type { ResolvedTransferAuthOptions } from './resolve-options';
-import { instant, systemClock, type Clock } from '../token-lifecycle/clock';
-import { MAX_RESPONSE_BYTES } from '../internal.constants';
-import { networkError, outcome, parseAnswer, shutdownError, SHUTDOWN, TIMEOUT, type Call } from './upstream-answer';
+import { systemClock, type Clock } from '../token-lifecycle/clock';
+import { AuthExchange } from './auth-exchange';
+import { outcome, parseAnswer, shutdownError, SHUTDOWN, type Call } from './upstream-answer';
 import { readAgentSecret, rejectedSecretTags, secretTag } from './agent-secret';
 import type { TokenEndpoint, UpstreamTokenResponse } from './token-endpoint';
 import { tokenFingerprint } from '../telemetry/fingerprint';
@@ -18,24 +16,12 @@ import { NO_TELEMETRY, type Telemetry } from '../telemetry/telemetry';
 const MAX_REJECTED_REMEMBERED = 16;
 
 /**
- * Sockets of auth calls are unref'd: a background renewal must not keep a process alive whose work is
- * done. A caller that waits for a renewal holds a ref'd timer of the lifecycle's instead.
- */
-const UNREF_TRANSPORT = {
-  request(options: https.RequestOptions, onResponse: (response: http.IncomingMessage) => void): http.ClientRequest {
-    const request = (options.protocol === 'https:' ? https : http).request(options, onResponse);
-    request.on('socket', (socket) => socket.unref());
-    return request;
-  },
-};
-
-/**
  * @internal The two upstream auth calls over HTTP: a deadline from connect to last byte, no redirects,
  * bodies over 64 KiB refused, answers validated with the DTOs before anyone sees them. Errors are
  * rebuilt from scratch so that no request config (which holds the secret) travels in a `cause`.
  */
 export class TransferApiClient implements TokenEndpoint {
-  private readonly http: AxiosInstance;
+  private readonly exchange: AuthExchange;
   private readonly shutdown = new AbortController();
   /**
    * Hashes of the secrets Get token rejected since the last success (the last 16): a provider's answer
@@ -49,16 +35,7 @@ export class TransferApiClient implements TokenEndpoint {
     private readonly clock: Clock = systemClock,
     private readonly telemetry: Telemetry = NO_TELEMETRY,
   ) {
-    this.http = axios.create({
-      maxRedirects: 0,
-      transport: UNREF_TRANSPORT,
-      maxContentLength: MAX_RESPONSE_BYTES,
-      maxBodyLength: MAX_RESPONSE_BYTES,
-      responseType: 'text',
-      transformResponse: [(data: unknown) => data],
-      validateStatus: () => true,
-      headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
-    });
+    this.exchange = new AuthExchange(options.baseUrl, options.requestTimeoutMs, clock);
   }
 
   /**
@@ -180,53 +157,15 @@ export class TransferApiClient implements TokenEndpoint {
     return this.telemetry.upstream(
       request,
       parent,
-      () => this.exchange(call, method, path, data, authorization),
+      async () => {
+        const { response, sentAt } = await this.exchange.send(
+          { call, method, path, data, authorization },
+          this.shutdown.signal,
+        );
+        return parseAnswer(call, response, sentAt, this.clock);
+      },
       outcome,
     );
-  }
-
-  private async exchange(
-    call: Call,
-    method: Method,
-    path: string,
-    data: string | undefined,
-    authorization: string | undefined,
-  ): Promise<UpstreamTokenResponse> {
-    const controller = new AbortController();
-    const onShutdown = (): void => controller.abort(SHUTDOWN);
-    this.shutdown.signal.addEventListener('abort', onShutdown, { once: true });
-    // A single deadline for the whole exchange: axios' own `timeout` is a socket idle timer, which a
-    // slowly dribbled body never trips.
-    const deadline = setTimeout(() => controller.abort(TIMEOUT), this.options.requestTimeoutMs);
-    deadline.unref?.();
-    const sentAt = instant(this.clock);
-    try {
-      let response: AxiosResponse<unknown>;
-      // The deadline holds even if the HTTP library failed to settle on abort (axios < 1.16 could,
-      // with compression and maxRedirects 0): the renewal must never hang with callers on it.
-      const aborted = new Promise<never>((_, reject) => {
-        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-      });
-      aborted.catch(() => undefined);
-      try {
-        response = await Promise.race([
-          this.http.request({
-            method,
-            url: `${this.options.baseUrl}${path}`,
-            data,
-            headers: authorization === undefined ? undefined : { Authorization: authorization },
-            signal: controller.signal,
-          }),
-          aborted,
-        ]);
-      } catch (error) {
-        throw networkError(call, error, controller.signal, this.options.requestTimeoutMs);
-      }
-      return parseAnswer(call, response, sentAt, this.clock);
-    } finally {
-      clearTimeout(deadline);
-      this.shutdown.signal.removeEventListener('abort', onShutdown);
-    }
   }
 }
 
