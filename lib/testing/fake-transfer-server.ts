@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { MAX_RESPONSE_BYTES } from '../internal.constants';
+import { AGENTS_PATH } from '../transfer-auth.constants';
 import { bearerToken, fakeRoutes, parseObject, routeRequest, type FakeRoutes } from './fake-routes';
 import type {
   FakeCallCounters,
@@ -15,6 +16,14 @@ import type {
 interface Issued {
   expiresAt: number;
   revoked: boolean;
+  /** The login this token descends from: every pair a refresh chain issues shares its login's family. */
+  family: number;
+}
+
+/** A refresh token that has served a refresh: until when it is remembered, and its family. */
+interface Used {
+  expiresAt: number;
+  family: number;
 }
 
 interface QueuedFault {
@@ -77,8 +86,11 @@ export class FakeTransferServer {
    * from `refreshTokens` so that reuse is still recognised once {@link forgetExpiredTokens} has dropped
    * the token itself; an entry is dropped in turn once past that expiry.
    */
-  private readonly usedRefreshTokens = new Map<string, number>();
+  private readonly usedRefreshTokens = new Map<string, Used>();
   private readonly strictRefresh: boolean;
+  private readonly revokeFamilyOnReuse: boolean;
+  /** The family of the next login's pair. */
+  private nextFamily = 1;
   private readonly faults: QueuedFault[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly pending = new Set<NodeJS.Timeout>();
@@ -99,6 +111,7 @@ export class FakeTransferServer {
     this.refreshTtlMs = options.refreshTtlMs ?? 86_400_000;
     this.clockOffsetMs = options.clockOffsetMs ?? 0;
     this.strictRefresh = options.strictRefresh ?? true;
+    this.revokeFamilyOnReuse = options.revokeFamilyOnReuse ?? false;
     this.routes = fakeRoutes(options);
     this.agents = options.agents ?? { data: [{ id: 1, agent_id: this.agentId, name: 'Fake agent', currency: 'KZT' }] };
   }
@@ -255,7 +268,7 @@ export class FakeTransferServer {
    */
   refreshTokenState(token: string): 'unused' | 'used' | 'revoked' | 'expired' | undefined {
     const issued = this.refreshTokens.get(token);
-    const usedUntil = this.usedRefreshTokens.get(digest(token));
+    const usedUntil = this.usedRefreshTokens.get(digest(token))?.expiresAt;
     const expiresAt = issued?.expiresAt ?? usedUntil;
     if (expiresAt === undefined) return undefined;
     if (this.now() >= expiresAt) return 'expired';
@@ -285,8 +298,8 @@ export class FakeTransferServer {
       }
     }
     const now = this.now();
-    for (const [hash, expiresAt] of this.usedRefreshTokens) {
-      if (now >= expiresAt) this.usedRefreshTokens.delete(hash);
+    for (const [hash, used] of this.usedRefreshTokens) {
+      if (now >= used.expiresAt) this.usedRefreshTokens.delete(hash);
     }
     return forgotten;
   }
@@ -354,7 +367,7 @@ export class FakeTransferServer {
     fault: FakeFault | undefined,
   ): void {
     const answer = (): void => {
-      const [status, payload] = this.answer(endpoint, req, body);
+      const [status, payload, extra] = this.answer(endpoint, req, body);
       record.status = status;
       if (fault?.kind === 'fields') {
         const merged: Record<string, unknown> = { ...(payload as Record<string, unknown>) };
@@ -371,7 +384,7 @@ export class FakeTransferServer {
         res.write(text.slice(0, Math.floor(text.length / 2)));
         return void this.later(10, () => res.destroy());
       }
-      this.send(res, status, JSON.stringify(payload));
+      this.send(res, status, JSON.stringify(payload), extra);
     };
     if (fault === undefined || fault.kind === 'fields' || fault.kind === 'slow-body' || fault.kind === 'reset-mid-body')
       return answer();
@@ -423,7 +436,11 @@ export class FakeTransferServer {
     return queued.fault;
   }
 
-  private answer(endpoint: FakeEndpoint | 'unknown', req: IncomingMessage, body: string): [number, unknown] {
+  private answer(
+    endpoint: FakeEndpoint | 'unknown',
+    req: IncomingMessage,
+    body: string,
+  ): [number, unknown, Record<string, string>?] {
     switch (endpoint) {
       case 'auth': {
         const json = parseObject(body);
@@ -433,7 +450,7 @@ export class FakeTransferServer {
         if (json['agent_id'] !== this.agentId || json['agent_secret'] !== this.secret) {
           return [401, { message: 'invalid agent credentials' }];
         }
-        return [200, this.issuePair()];
+        return [200, this.issuePair(this.nextFamily++)];
       }
       case 'refresh': {
         const tokenIn = this.routes.refresh === false ? 'both' : this.routes.refresh.tokenIn;
@@ -454,8 +471,13 @@ export class FakeTransferServer {
           return [401, { message: 'invalid or expired token' }];
         return [200, this.agents];
       }
-      default:
+      default: {
+        // A path the fake serves, with another method: 405 and the methods it takes, as web frameworks do.
+        const path = (req.url ?? '').split('?')[0] as string;
+        const allowed = this.methodsOf(path);
+        if (allowed.length > 0) return [405, { message: 'method not allowed' }, { Allow: allowed.join(', ') }];
         return [404, { message: 'not found' }];
+      }
     }
   }
 
@@ -466,15 +488,35 @@ export class FakeTransferServer {
   private refresh(token: string): [number, unknown] {
     const issued = this.refreshTokens.get(token);
     const hash = digest(token);
-    const usedUntil = this.usedRefreshTokens.get(hash);
-    if (usedUntil !== undefined && this.now() < usedUntil) {
+    const used = this.usedRefreshTokens.get(hash);
+    if (used !== undefined && this.now() < used.expiresAt) {
       this.calls.refreshReused++;
       this.wakeWaiters();
-      if (this.strictRefresh) return [401, { message: 'refresh token already used' }];
+      if (this.strictRefresh) {
+        if (this.revokeFamilyOnReuse) this.revokeFamily(used.family);
+        return [401, { message: 'refresh token already used' }];
+      }
     }
     if (!this.usable(issued)) return [401, { message: 'refresh token expired or revoked' }];
-    this.usedRefreshTokens.set(hash, (issued as Issued).expiresAt);
-    return [200, this.issuePair()];
+    const { expiresAt, family } = issued as Issued;
+    this.usedRefreshTokens.set(hash, { expiresAt, family });
+    return [200, this.issuePair(family)];
+  }
+
+  /** A reuse under `revokeFamilyOnReuse`: every token of the login it descends from stops working. */
+  private revokeFamily(family: number): void {
+    for (const tokens of [this.accessTokens, this.refreshTokens]) {
+      for (const issued of tokens.values()) if (issued.family === family) issued.revoked = true;
+    }
+  }
+
+  /** The methods the fake serves on `path` (none: an unknown path). */
+  private methodsOf(path: string): string[] {
+    const methods = new Set<string>();
+    if (path === this.routes.authPath) methods.add('POST');
+    if (this.routes.refresh !== false && path === this.routes.refresh.path) methods.add(this.routes.refresh.method);
+    if (path === AGENTS_PATH) methods.add('GET');
+    return [...methods];
   }
 
   /** Whether `token` is a refresh token that strict rotation no longer accepts: it has served a refresh. */
@@ -490,12 +532,12 @@ export class FakeTransferServer {
     }
   }
 
-  private issuePair(): Record<string, string> {
+  private issuePair(family: number): Record<string, string> {
     const now = this.now();
     const access = `fake-at-${randomBytes(18).toString('base64url')}`;
     const refresh = `fake-rt-${randomBytes(18).toString('base64url')}`;
-    this.accessTokens.set(access, { expiresAt: now + this.accessTtlMs, revoked: false });
-    this.refreshTokens.set(refresh, { expiresAt: now + this.refreshTtlMs, revoked: false });
+    this.accessTokens.set(access, { expiresAt: now + this.accessTtlMs, revoked: false, family });
+    this.refreshTokens.set(refresh, { expiresAt: now + this.refreshTtlMs, revoked: false, family });
     return {
       access_token: access,
       refresh_token: refresh,

@@ -61,7 +61,7 @@ export interface FakeTransferServerOptions {
   /**
    * The refresh endpoint it serves: give it the module's `refresh` option, as is. Merged with the same
    * defaults (`path`: the `authPath`, `method`: `PATCH`, `tokenIn`: `both`); `false`: no refresh endpoint
-   * (such requests get 404). A refresh may share method and path with Get token (`POST` on the auth
+   * (such requests get 404, or 405 on a path it serves with another method). A refresh may share method and path with Get token (`POST` on the auth
    * path): a request carrying a refresh token where `tokenIn` puts it is then a refresh.
    * @default { path: authPath, method: 'PATCH', tokenIn: 'both' }
    */
@@ -82,6 +82,12 @@ export interface FakeTransferServerOptions {
    * @default true
    */
   strictRefresh?: boolean | undefined;
+  /**
+   * Under `strictRefresh`, a reuse also revokes every access and refresh token descending from the same
+   * login (the "token family"), as some OAuth servers do on a suspected theft: after it, only a new login
+   * works. @default false
+   */
+  revokeFamilyOnReuse?: boolean | undefined;
 }
 
 /** One request the fake received. Bodies are kept as sent: this is test-only code. */
