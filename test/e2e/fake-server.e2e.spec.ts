@@ -245,7 +245,7 @@ describe('FakeTransferServer (finding 9)', () => {
       const answer = await send(fake.url, 'PATCH', DEFAULT_AUTH_PATH, JSON.stringify({ refresh_token: 'x' }), {
         Authorization: 'Bearer x',
       });
-      expect(answer.status).toBe(404);
+      expect(answer.status).toBe(405); // the auth path exists, for POST only
       expect(fake.calls).toMatchObject({ refresh: 0, unknown: 1 });
       app = await createAuthApp(fakeOptions(fake, { refresh: false }));
       await app.auth.forceRefresh();
