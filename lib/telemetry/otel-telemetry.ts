@@ -1,4 +1,5 @@
 import type * as Api from '@opentelemetry/api';
+import type { TransferAuthErrorCode } from '../errors/transfer-auth.error';
 import type { Attributes, Counter, Histogram, Meter, ObservableCallback } from '@opentelemetry/api';
 import {
   NO_TELEMETRY,
@@ -25,13 +26,20 @@ export const ATTR = Object.freeze({
   errorType: 'error.type',
 });
 
-/** @internal Metric names (UCUM units, seconds for durations, no `_total`: the exporter adds it). */
+/**
+ * @internal Metric names. A name measured in seconds ends in `_seconds` itself: Prometheus wants the unit
+ * in the name, and the JS Prometheus exporter (0.2xx) writes the unit only in a `# UNIT` line (it adds
+ * `_total` to counters, nothing else); exporters that do append units (the Collector's, Prometheus' OTLP
+ * receiver) leave a name that already ends in its unit as it is. Counters have no `_total`: it is added.
+ */
 export const METRIC = Object.freeze({
   renewals: 'freedompay.transfer.auth.renewals',
-  renewalDuration: 'freedompay.transfer.auth.renewal.duration',
-  accessTimeLeft: 'freedompay.transfer.auth.access_token.time_left',
-  refreshTimeLeft: 'freedompay.transfer.auth.refresh_token.time_left',
-  waitDuration: 'freedompay.transfer.auth.wait.duration',
+  renewalDuration: 'freedompay.transfer.auth.renewal.duration_seconds',
+  accessTimeLeft: 'freedompay.transfer.auth.access_token.time_left_seconds',
+  accessExpiration: 'freedompay.transfer.auth.access_token.expiration_timestamp_seconds',
+  refreshTimeLeft: 'freedompay.transfer.auth.refresh_token.time_left_seconds',
+  waitDuration: 'freedompay.transfer.auth.wait.duration_seconds',
+  callerErrors: 'freedompay.transfer.auth.caller.errors',
   invalidations: 'freedompay.transfer.auth.invalidations',
   adoptions: 'freedompay.transfer.auth.store.adoptions',
   locks: 'freedompay.transfer.auth.store.locks',
@@ -41,6 +49,18 @@ export const METRIC = Object.freeze({
 
 /** @internal Span names of the two upstream calls. */
 export const SPAN = Object.freeze({ login: 'freedompay.transfer.auth', refresh: 'freedompay.transfer.auth.refresh' });
+
+/**
+ * @internal The outcomes the shipped alert rules count, created at 0 with the telemetry so that
+ * Prometheus' `increase()` sees their first event (it ignores a series' first sample): every error code a
+ * Get token, a Refresh token or a caller can end with, and `ok` for the two calls. `SHUTDOWN` is left
+ * out: the rules ignore it.
+ */
+export const INITIAL_OUTCOMES = Object.freeze({
+  login: ['ok', 'UPSTREAM_UNAVAILABLE', 'INVALID_RESPONSE', 'INVALID_CREDENTIALS', 'SECRET_UNAVAILABLE'],
+  refresh: ['ok', 'UPSTREAM_UNAVAILABLE', 'INVALID_RESPONSE', 'INVALID_CREDENTIALS'],
+  callers: ['UPSTREAM_UNAVAILABLE', 'INVALID_RESPONSE', 'INVALID_CREDENTIALS', 'SECRET_UNAVAILABLE'],
+} satisfies Record<UpstreamKind | 'callers', readonly (TransferAuthErrorCode | 'ok')[]>);
 
 /** Upstream calls take milliseconds to the request timeout (10 s by default). */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -107,6 +127,7 @@ class OpenTelemetry implements Telemetry {
   private readonly renewals: Counter;
   private readonly renewalDuration: Histogram;
   private readonly waitDuration: Histogram;
+  private readonly callerErrors: Counter;
   private readonly invalidations: Counter;
   private readonly adoptions: Counter;
   private readonly locks: Counter;
@@ -139,6 +160,10 @@ class OpenTelemetry implements Telemetry {
       unit: 's',
       advice: { explicitBucketBoundaries: [0, ...DURATION_BUCKETS] },
     });
+    this.callerErrors = m.createCounter(METRIC.callerErrors, {
+      description: 'Callers that got an error instead of a token (no usable token cached), by outcome: the error code.',
+      unit: '{caller}',
+    });
     this.invalidations = m.createCounter(METRIC.invalidations, {
       description:
         'invalidate(token) calls (a Transfer call answered 401): dropped the token, or ignored it as stale or too soon.',
@@ -156,6 +181,17 @@ class OpenTelemetry implements Telemetry {
       description: 'Shared-store calls that failed or timed out, by operation.',
       unit: '{error}',
     });
+    quietly(() => this.startAtZero());
+  }
+
+  /** The series the alert rules read, at 0 before anything happened: see {@link INITIAL_OUTCOMES}. */
+  private startAtZero(): void {
+    for (const kind of ['login', 'refresh'] as const) {
+      for (const outcome of INITIAL_OUTCOMES[kind]) {
+        this.renewals.add(0, { ...this.base, [ATTR.kind]: kind, [ATTR.outcome]: outcome });
+      }
+    }
+    for (const outcome of INITIAL_OUTCOMES.callers) this.callerErrors.add(0, { ...this.base, [ATTR.outcome]: outcome });
   }
 
   activeContext(): unknown {
@@ -232,7 +268,10 @@ class OpenTelemetry implements Telemetry {
 
   callersWaited(seconds: readonly number[], outcome: string): void {
     const attributes = { ...this.base, [ATTR.outcome]: outcome };
-    quietly(() => seconds.forEach((waited) => this.waitDuration.record(waited, attributes)));
+    quietly(() => {
+      seconds.forEach((waited) => this.waitDuration.record(waited, attributes));
+      if (outcome !== 'ok') this.callerErrors.add(seconds.length, attributes);
+    });
   }
 
   invalidated(result: InvalidationResult): void {
@@ -277,6 +316,12 @@ class OpenTelemetry implements Telemetry {
         'Seconds until the cached access token stops being served (access_expire_at less the safety window, on the upstream clock); 0 with none cached.',
         's',
         () => state.accessSecondsLeft(),
+      ),
+      gauge(
+        METRIC.accessExpiration,
+        'When the cached access token stops being served, as a Unix time in seconds on the local clock it was placed on (access_expire_at less the safety window); 0 with none cached.',
+        's',
+        () => state.accessExpiresAt(),
       ),
       gauge(
         METRIC.refreshTimeLeft,

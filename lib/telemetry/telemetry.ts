@@ -25,6 +25,11 @@ export interface ObservedState {
   /** Seconds until the cached access / refresh token expires; `undefined`: nothing to report. */
   accessSecondsLeft(): number | undefined;
   refreshSecondsLeft(): number | undefined;
+  /**
+   * When the cached access token stops being served: Unix time in seconds on the local wall clock it was
+   * placed on (from the upstream's `Date` header); 0 with none cached; `undefined`: nothing to report.
+   */
+  accessExpiresAt(): number | undefined;
   /** 1 while a shared store is not answering; `undefined` without a shared store. */
   degraded(): number | undefined;
 }

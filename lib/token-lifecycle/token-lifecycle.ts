@@ -88,6 +88,7 @@ export class TokenLifecycle {
     this.stopObserving = this.telemetry.observe({
       accessSecondsLeft: () => this.accessSecondsLeft(),
       refreshSecondsLeft: () => this.refreshSecondsLeft(),
+      accessExpiresAt: () => (this.closed ? undefined : (this.token?.usableUntil.wall ?? 0) / 1000),
       degraded: () => (store === undefined || this.closed ? undefined : Number(store.degraded)),
     });
     // Another process renewed (or replaced a token refused with a 401): take its token now, not at our

@@ -56,7 +56,12 @@ describe('createTelemetry(identity, null): no @opentelemetry/api', () => {
   });
 
   it('never reads the observed state, and every other report is a no-op', () => {
-    const state = { accessSecondsLeft: jest.fn(), refreshSecondsLeft: jest.fn(), degraded: jest.fn() };
+    const state = {
+      accessSecondsLeft: jest.fn(),
+      refreshSecondsLeft: jest.fn(),
+      accessExpiresAt: jest.fn(),
+      degraded: jest.fn(),
+    };
     const stop = telemetry.observe(state);
     expect(() => {
       telemetry.callersWaited([1.5], 'ok');
@@ -66,9 +71,8 @@ describe('createTelemetry(identity, null): no @opentelemetry/api', () => {
       telemetry.storeFailed('read', 'timeout');
       stop();
     }).not.toThrow();
-    expect([state.accessSecondsLeft, state.refreshSecondsLeft, state.degraded].map((f) => f.mock.calls.length)).toEqual(
-      [0, 0, 0],
-    );
+    const reads = [state.accessSecondsLeft, state.refreshSecondsLeft, state.accessExpiresAt, state.degraded];
+    expect(reads.map((f) => f.mock.calls.length)).toEqual([0, 0, 0, 0]);
   });
 
   it('differs from the telemetry made with the API present (so the check above can fail)', () => {

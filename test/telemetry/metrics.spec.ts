@@ -34,6 +34,11 @@ describe('OpenTelemetry metrics (e2e)', () => {
     return c.points(name).map((p) => ({ attributes: p.attributes, value: p.value }));
   }
 
+  /** The points of a counter that counted something: without the series that start at 0 for the alerts. */
+  function counted(c: Collected, name: string): { attributes: unknown; value: unknown }[] {
+    return pointsOf(c, name).filter((p) => p.value !== 0);
+  }
+
   describe('renewals', () => {
     it('renewal ok: one login counted, its duration in seconds, time left on both tokens ~ the TTLs', async () => {
       const fake = await fakeServer({ accessTtlMs: 3_600_000, refreshTtlMs: 86_400_000 });
@@ -42,7 +47,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       const c = await rig.harness.collect();
 
       expectCounter(c, M.renewals, '{renewal}');
-      expect(pointsOf(c, M.renewals)).toEqual([
+      expect(counted(c, M.renewals)).toEqual([
         { attributes: { [A.name]: 'default', [A.kind]: 'login', [A.outcome]: 'ok' }, value: 1 },
       ]);
 
@@ -109,7 +114,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       expect(fake.calls).toMatchObject({ auth: 2, refresh: 2 });
 
       const c = await rig.harness.collect();
-      expect(pointsOf(c, M.renewals)).toEqual(
+      expect(counted(c, M.renewals)).toEqual(
         expect.arrayContaining([
           { attributes: { [A.name]: 'default', [A.kind]: 'login', [A.outcome]: 'ok' }, value: 2 },
           { attributes: { [A.name]: 'default', [A.kind]: 'refresh', [A.outcome]: 'ok' }, value: 1 },
@@ -119,7 +124,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
           },
         ]),
       );
-      expect(c.points(M.renewals)).toHaveLength(3);
+      expect(counted(c, M.renewals)).toHaveLength(3);
       expect(c.histogram(M.renewalDuration, { [A.kind]: 'login', [A.outcome]: 'ok' }).count).toBe(2);
       expect(c.histogram(M.renewalDuration, { [A.kind]: 'refresh', [A.outcome]: 'ok' }).count).toBe(1);
       expect(c.histogram(M.renewalDuration, { [A.kind]: 'refresh', [A.outcome]: 'INVALID_CREDENTIALS' }).count).toBe(1);
@@ -143,8 +148,13 @@ describe('OpenTelemetry metrics (e2e)', () => {
       expect(fake.calls.auth).toBe(1); // the second was refused without a call
 
       const c = await rig.harness.collect();
-      expect(pointsOf(c, M.renewals)).toEqual([
+      expect(counted(c, M.renewals)).toEqual([
         { attributes: { [A.name]: 'default', [A.kind]: 'login', [A.outcome]: 'UPSTREAM_UNAVAILABLE' }, value: 1 },
+      ]);
+      // Both callers got an error: counted by outcome, for the callers-refused alert.
+      expectCounter(c, M.callerErrors, '{caller}');
+      expect(counted(c, M.callerErrors)).toEqual([
+        { attributes: { [A.name]: 'default', [A.outcome]: 'UPSTREAM_UNAVAILABLE' }, value: 2 },
       ]);
       expect(c.histogram(M.renewalDuration, { [A.outcome]: 'UPSTREAM_UNAVAILABLE' }).count).toBe(1);
 
@@ -191,6 +201,7 @@ describe('OpenTelemetry metrics (e2e)', () => {
       expect(c.sum(M.renewals, { [A.kind]: 'login', [A.outcome]: 'ok' })).toBe(1);
       expect(c.histogram(M.waitDuration, { [A.outcome]: 'ok' }).count).toBe(1);
       expect(c.points(M.waitDuration, { [A.outcome]: 'UPSTREAM_UNAVAILABLE' })).toEqual([]);
+      expect(c.sum(M.callerErrors)).toBe(0); // the caller got its token: no caller error
     });
 
     it('rejected credentials: login counted INVALID_CREDENTIALS; a caller refused in the cool-down waits 0 s', async () => {
@@ -203,8 +214,11 @@ describe('OpenTelemetry metrics (e2e)', () => {
       expect(fake.calls.auth).toBe(1);
 
       const c = await rig.harness.collect();
-      expect(pointsOf(c, M.renewals)).toEqual([
+      expect(counted(c, M.renewals)).toEqual([
         { attributes: { [A.name]: 'default', [A.kind]: 'login', [A.outcome]: 'INVALID_CREDENTIALS' }, value: 1 },
+      ]);
+      expect(counted(c, M.callerErrors)).toEqual([
+        { attributes: { [A.name]: 'default', [A.outcome]: 'INVALID_CREDENTIALS' }, value: 2 },
       ]);
       expect(c.histogram(M.renewalDuration, { [A.outcome]: 'INVALID_CREDENTIALS' }).count).toBe(1);
       const waits = c.histogram(M.waitDuration, { [A.outcome]: 'INVALID_CREDENTIALS' });

@@ -30,10 +30,12 @@ export const SCOPE = 'nestjs-freedompay-transfer-auth';
 /** The metric names the issue and the contract promise. */
 export const M = Object.freeze({
   renewals: 'freedompay.transfer.auth.renewals',
-  renewalDuration: 'freedompay.transfer.auth.renewal.duration',
-  accessTimeLeft: 'freedompay.transfer.auth.access_token.time_left',
-  refreshTimeLeft: 'freedompay.transfer.auth.refresh_token.time_left',
-  waitDuration: 'freedompay.transfer.auth.wait.duration',
+  renewalDuration: 'freedompay.transfer.auth.renewal.duration_seconds',
+  accessTimeLeft: 'freedompay.transfer.auth.access_token.time_left_seconds',
+  accessExpiration: 'freedompay.transfer.auth.access_token.expiration_timestamp_seconds',
+  refreshTimeLeft: 'freedompay.transfer.auth.refresh_token.time_left_seconds',
+  waitDuration: 'freedompay.transfer.auth.wait.duration_seconds',
+  callerErrors: 'freedompay.transfer.auth.caller.errors',
   invalidations: 'freedompay.transfer.auth.invalidations',
   adoptions: 'freedompay.transfer.auth.store.adoptions',
   locks: 'freedompay.transfer.auth.store.locks',
