@@ -1,6 +1,7 @@
 export { TransferAuthModule } from './transfer-auth.module';
 export { TransferAuthService } from './transfer-auth.service';
 export { TransferAuthError, TransferAuthErrorCode } from './errors/transfer-auth.error';
+export { TransferAuthErrorFilter, type TransferAuthErrorAnswer } from './errors/transfer-auth-error.filter';
 export type { AgentSecretProvider } from './upstream/agent-secret';
 export type { TransferAuthErrorOptions } from './errors/transfer-auth.error';
 export {

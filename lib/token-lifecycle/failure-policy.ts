@@ -63,11 +63,12 @@ export class FailurePolicy {
         return shutdownError();
       case 'backoff':
         if (now < state.retryAfterUntil) {
-          const seconds = Math.ceil((state.retryAfterUntil - now) / 1000);
+          const leftMs = state.retryAfterUntil - now;
+          // The wait left goes with the error, so that an HTTP answer can pass it on as its own Retry-After.
           return new TransferAuthError(
             'UPSTREAM_UNAVAILABLE',
-            `The upstream asked not to be called for another ${seconds} s (Retry-After).`,
-            { status: state.error.status },
+            `The upstream asked not to be called for another ${Math.ceil(leftMs / 1000)} s (Retry-After).`,
+            { status: state.error.status, retryAfterMs: leftMs },
           );
         }
         return !force && now < state.dueAt ? again(state.error) : undefined;
