@@ -2,11 +2,13 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { TransferAuthModuleOptions } from 'nestjs-freedompay-transfer-auth';
-import type { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
+import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import type { DoctorReport } from '../../lib/cli/doctor-report';
 import { createAuthApp, fakeOptions, trackFakesAndApps, type FakeServerOptions } from '../support/auth-app';
 import { builtPackage, repoRoot } from '../support/built-package';
-import { leakedSecrets, secretsOf } from '../support/e2e';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { main } from '../../lib/cli/main';
+import { CountingServer, LocalHttpServer, leakedSecrets, secretsOf } from '../support/e2e';
 
 /**
  * The `doctor` command, run as a child process through the package's `bin` (package.json's path, on the
@@ -313,5 +315,129 @@ describe('the fake subcommand', () => {
     const result = await run(['fake', '--refresh', 'GET:/x'], {});
     expect(result.code).toBe(64);
     expect(result.stderr).toContain('--refresh expects');
+  });
+});
+
+/** Logs in (with two fields beyond the four) and answers 401 to everything else: every route "exists". */
+class EverythingExists extends LocalHttpServer {
+  hits = 0;
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
+    this.hits++;
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      const login = req.method === 'POST' && req.url === AUTH && body.includes('agent_secret');
+      const soon = (s: number): string => new Date(Date.now() + s * 1000).toISOString().replace('Z', '000Z');
+      const answer = login
+        ? {
+            access_token: 'at-everything-exists',
+            refresh_token: 'rt-everything-exists',
+            access_expire_at: soon(600),
+            refresh_expire_at: soon(1200),
+            token_type: 'Bearer',
+            'scope<script>': 'x',
+          }
+        : { message: 'no' };
+      res.writeHead(login ? 200 : 401, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer));
+    });
+  }
+}
+
+class RedirectingLogin extends LocalHttpServer {
+  constructor(private readonly target: string) {
+    super();
+  }
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
+    res.writeHead(307, { Location: `${this.target}${AUTH}` }).end();
+  }
+}
+
+describe('doctor, bounds', () => {
+  const servers: { stop(): Promise<void> }[] = [];
+  afterEach(async () => {
+    for (const server of servers.splice(0)) await server.stop();
+  });
+  const env = { FREEDOMPAY_AGENT_ID: 'agent', FREEDOMPAY_AGENT_SECRET: 'secret-never-printed-42' };
+
+  it('an upstream where every route exists and none refreshes: stops at 25 requests, recommends nothing', async () => {
+    const server = await new EverythingExists().start();
+    servers.push(server);
+    const result = await run(['doctor', '--base-url', server.url, '--yes', '--json'], env);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as DoctorReport;
+    expect(report.calls).toBe(25);
+    expect(server.hits).toBe(25);
+    expect(report.refresh.probes).toHaveLength(9);
+    expect(report.refresh.probes.every((p) => p.exists)).toBe(true);
+    expect(report.recommended).toEqual({ refresh: null });
+    expect(report.login.extraFields).toEqual(['token_type', 'scope?script?']);
+    expect(result.stderr).toContain('the budget of 25 requests is spent');
+    expect(result.stdout + result.stderr).not.toMatch(
+      /secret-never-printed-42|at-everything-exists|rt-everything-exists/,
+    );
+  });
+
+  it('a redirected login is refused, not followed: exit 3, INVALID_RESPONSE', async () => {
+    const target = await new CountingServer().start();
+    const server = await new RedirectingLogin(target.url).start();
+    servers.push(server, target);
+    const result = await run(['doctor', '--base-url', server.url, '--yes', '--json'], env);
+    expect(result.code).toBe(3);
+    expect((JSON.parse(result.stdout) as DoctorReport).login).toMatchObject({ status: 307, code: 'INVALID_RESPONSE' });
+    expect(target.hits).toBe(0);
+  });
+
+  it('Ctrl+C while a request hangs: exit 130 at once, the report so far still printed', async () => {
+    const fake = await new FakeTransferServer().start();
+    servers.push(fake);
+    fake.failNext('refresh', { kind: 'hang' });
+    const child = spawn(process.execPath, [binPath(), 'doctor', '--base-url', fake.url, '--yes', '--json'], {
+      env: { PATH: process.env['PATH'], ...credentials(fake) } as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const probing = new Promise<void>((resolve) =>
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('2. Refresh token routes')) resolve();
+      }),
+    );
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await probing;
+    const interrupted = Date.now();
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(Date.now() - interrupted).toBeLessThan(5_000); // not the 10 s request deadline
+    const report = JSON.parse(stdout) as DoctorReport;
+    expect(report.login.ok).toBe(true);
+    expect(report.recommended).toEqual({ refresh: null });
+    expect(report.calls).toBe(fake.calls.total);
+  });
+
+  it('on a terminal it asks first: "n" sends nothing (exit 1), "y" runs', async () => {
+    const fake = await new FakeTransferServer().start();
+    servers.push(fake);
+    const out: string[] = [];
+    const questions: string[] = [];
+    const io = (answer: string) => ({
+      env: credentials(fake),
+      out: (text: string) => void out.push(text),
+      err: (text: string) => void out.push(text),
+      interactive: true,
+      ask: async (question: string) => {
+        questions.push(question);
+        return answer;
+      },
+      signal: new AbortController().signal,
+    });
+    expect(await main(['doctor', '--base-url', fake.url], io('n'))).toBe(1);
+    expect(fake.calls.total).toBe(0);
+    expect(questions).toEqual(['Send them? [y/N] ']);
+    expect(await main(['doctor', '--base-url', fake.url], io('y'))).toBe(0);
+    expect(fake.calls.total).toBeGreaterThan(10);
+    expect(leakedSecrets(out.join(''), secretsOf(fake))).toEqual([]);
   });
 });
