@@ -1,15 +1,15 @@
-import type { RefreshTokenLocation } from '../interfaces/transfer-auth-module-options.interface';
+import type { RefreshHttpMethod, RefreshTokenLocation } from '../interfaces/transfer-auth-module-options.interface';
 
 /** The `refresh` option the doctor found to work, as the module takes it. */
 export interface DoctorRefreshOption {
-  readonly method: string;
+  readonly method: RefreshHttpMethod;
   readonly path: string;
   readonly tokenIn: RefreshTokenLocation;
 }
 
 /** One route tried with a made-up refresh token: 404 or 405 means there is no such route. */
 export interface DoctorRouteProbe {
-  readonly method: string;
+  readonly method: RefreshHttpMethod;
   readonly path: string;
   /** The HTTP status, or `null` when no answer came. */
   readonly status: number | null;
@@ -34,7 +34,7 @@ export interface DoctorReport {
   };
   refresh: {
     supported: boolean | null;
-    method: string | null;
+    method: RefreshHttpMethod | null;
     path: string | null;
     /** Where the token must go: `header` or `body` when one alone works, `both` when only both work. */
     tokenIn: RefreshTokenLocation | null;

@@ -2,7 +2,7 @@ import type { Method } from 'axios';
 import { randomBytes } from 'node:crypto';
 import { AgentAuthRequestDto, RefreshTokenRequestDto } from '../dto/agent-auth-request.dto';
 import { TransferAuthError } from '../errors/transfer-auth.error';
-import type { RefreshTokenLocation } from '../interfaces/transfer-auth-module-options.interface';
+import type { RefreshHttpMethod, RefreshTokenLocation } from '../interfaces/transfer-auth-module-options.interface';
 import { tokenFingerprint } from '../telemetry/fingerprint';
 import { systemClock, type Clock } from '../token-lifecycle/clock';
 import { AuthExchange, type RawAnswer } from '../upstream/auth-exchange';
@@ -13,7 +13,7 @@ import { emptyReport, type DoctorRefreshOption, type DoctorReport } from './doct
 /** The most requests one run sends, whatever it finds. */
 export const MAX_DOCTOR_CALLS = 25;
 
-const METHODS = ['PATCH', 'POST', 'PUT'] as const;
+const METHODS: readonly RefreshHttpMethod[] = ['PATCH', 'POST', 'PUT'];
 const TOKEN_FIELDS = new Set(['access_token', 'refresh_token', 'access_expire_at', 'refresh_expire_at']);
 
 /** What the doctor needs to run: where, with which credentials, and where its progress goes. */
@@ -43,7 +43,7 @@ interface Pair {
 }
 
 interface Route {
-  readonly method: string;
+  readonly method: RefreshHttpMethod;
   readonly path: string;
 }
 
