@@ -22,6 +22,8 @@ const project = {
     '^nestjs-freedompay-transfer-auth/testing$': '<rootDir>/lib/testing/index.ts',
     '^nestjs-freedompay-transfer-auth/health$': '<rootDir>/lib/health/index.ts',
     '^nestjs-freedompay-transfer-auth/redis$': '<rootDir>/lib/redis/index.ts',
+    // The README's recipes import `./app.module.js`, as a Nest 12 ES-module app must: the .ts beside it.
+    '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   runner: ['<rootDir>/test/support/lanes-runner.js', { serialProject: 'process' }],
 };

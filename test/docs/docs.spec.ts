@@ -121,7 +121,7 @@ describe('README.md and docs/*.md', () => {
         broken.push(`${link} (no such heading)`);
       }
     }
-    expect(links.length).toBeGreaterThan(0);
+    if (file === README) expect(links.length).toBeGreaterThan(5); // the link pattern still finds links
     expect(broken).toEqual([]);
   });
 

@@ -2,7 +2,7 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { TransferAuthModule } from 'nestjs-freedompay-transfer-auth';
-import { freedompayConfig, type FreedomPayConfig } from './freedompay.config';
+import { freedompayConfig, type FreedomPayConfig } from './freedompay.config.js';
 
 @Module({
   imports: [

@@ -3,7 +3,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import { TransferAuthError, TransferAuthModule, TransferAuthService } from 'nestjs-freedompay-transfer-auth';
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import { filter, firstValueFrom } from 'rxjs';
-import { PaymentsService } from './payments.module';
+import { PaymentsService } from './payments.module.js';
 
 describe('PaymentsService', () => {
   let fake: FakeTransferServer;

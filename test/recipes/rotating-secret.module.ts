@@ -2,7 +2,7 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { TransferAuthModule } from 'nestjs-freedompay-transfer-auth';
-import { secretFromFile } from './agent-secret.providers';
+import { secretFromFile } from './agent-secret.providers.js';
 
 @Module({
   imports: [
