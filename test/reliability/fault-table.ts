@@ -296,8 +296,8 @@ export function renderFaultMatrix(): string {
   const lines = [
     '# Fault matrix',
     '',
-    'Generated from [`test/reliability/fault-table.ts`](../test/reliability/fault-table.ts); every cell below is a',
-    'test in [`test/reliability/fault-matrix.spec.ts`](../test/reliability/fault-matrix.spec.ts), run end to end',
+    'Generated from `test/reliability/fault-table.ts`; every cell below is a',
+    'test in `test/reliability/fault-matrix.spec.ts`, run end to end',
     'over real loopback sockets against `FakeTransferServer` (the fault is applied to every auth request, Get',
     'token and Refresh token alike). What the failures mean for an app: [failures.md](failures.md).',
     `Settings of the run: \`requestTimeoutMs: ${requestTimeoutMs}\`, \`retry: { maxAttempts: ${retry.maxAttempts}, baseDelayMs: ${retry.baseDelayMs}, maxDelayMs: ${retry.maxDelayMs} }\``,
