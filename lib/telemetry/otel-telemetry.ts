@@ -313,7 +313,7 @@ class OpenTelemetry implements Telemetry {
     const stops = [
       gauge(
         METRIC.accessTimeLeft,
-        'Seconds until the cached access token stops being served (access_expire_at less the safety window, on the upstream clock); 0 with none cached.',
+        'Seconds until the cached access token stops being served (access_expire_at less the safety window), counted on the local clocks it was placed on from the upstream Date header; 0 with none cached.',
         's',
         () => state.accessSecondsLeft(),
       ),
