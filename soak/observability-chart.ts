@@ -75,14 +75,14 @@ export function chart(file: SoakMetricsFile): string {
   const refresh: Point[] = [];
   const waits: { t: number; ok: number; failed: number; maxMs: number }[] = [];
   for (const sample of samples) {
-    const left = pointsOf(sample, 'access_token.time_left')[0]?.value;
+    const left = pointsOf(sample, 'access_token.time_left_seconds')[0]?.value;
     if (left !== undefined) access.push({ t: sample.t, v: left });
-    const refreshLeft = pointsOf(sample, 'refresh_token.time_left')[0]?.value;
+    const refreshLeft = pointsOf(sample, 'refresh_token.time_left_seconds')[0]?.value;
     if (refreshLeft !== undefined) refresh.push({ t: sample.t, v: refreshLeft });
     let ok = 0;
     let failed = 0;
     let maxMs = 0;
-    for (const p of pointsOf(sample, 'wait.duration')) {
+    for (const p of pointsOf(sample, 'wait.duration_seconds')) {
       const count = p.histogram?.count ?? 0;
       if (p.attributes[OUTCOME] === 'ok') ok += count;
       else failed += count;
@@ -173,7 +173,7 @@ export function chart(file: SoakMetricsFile): string {
   const leftMax = Math.max(1, ...access.map((p) => p.v), ...refresh.map((p) => p.v));
   const p2 = panel(
     1,
-    'Time left of the cached tokens: ...access_token.time_left, ...refresh_token.time_left',
+    'Time left of the cached tokens: ...access_token.time_left_seconds, ...refresh_token.time_left_seconds',
     leftMax,
     's',
   );
@@ -185,7 +185,13 @@ export function chart(file: SoakMetricsFile): string {
   // 3. Caller waits: stacked bars (count per interval), and the longest wait (right axis, ms).
   const countMax = Math.max(1, ...waits.map((w) => w.ok + w.failed));
   const maxWaitMs = Math.max(1, ...waits.map((w) => w.maxMs));
-  const p3 = panel(2, 'Caller waits per interval (no usable token cached): ...wait.duration', countMax, 'callers', 1);
+  const p3 = panel(
+    2,
+    'Caller waits per interval (no usable token cached): ...wait.duration_seconds',
+    countMax,
+    'callers',
+    1,
+  );
   const barWidth = Math.max(1, (PLOT_WIDTH / Math.max(1, samples.length)) * 0.7);
   for (const w of waits) {
     const from = Math.max(LEFT, x(w.t) - barWidth / 2);

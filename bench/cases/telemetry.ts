@@ -1,4 +1,4 @@
-import { createTelemetry } from '../../lib/telemetry/otel-telemetry';
+import { createTelemetry, METRIC } from '../../lib/telemetry/otel-telemetry';
 import { NO_TELEMETRY, type Telemetry } from '../../lib/telemetry/telemetry';
 import type { FakeTransferServer } from '../../lib/testing/fake-transfer-server';
 import { collectGarbage, settle, type BenchConfig } from '../support/config';
@@ -14,9 +14,8 @@ import { CALLERS, callTogether, ms, type Stampede } from './stampede';
 /** Awaits per tinybench sample: one `await` is far below the timer's resolution. */
 const LOOP = 1_000;
 const TOKEN_TTL_MS = 3_600_000;
-/** Metric names, as lib/telemetry/otel-telemetry.ts declares them. */
-const RENEWALS = 'freedompay.transfer.auth.renewals';
-const WAITS = 'freedompay.transfer.auth.wait.duration';
+const RENEWALS = METRIC.renewals;
+const WAITS = METRIC.waitDuration;
 
 /**
  * Case 8: what an OpenTelemetry SDK costs the module, in the same run. (a) `@opentelemetry/api` present,
