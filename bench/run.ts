@@ -40,7 +40,7 @@ const CASES: readonly Case[] = [
 const ROOT = join(__dirname, '..', '..');
 
 const USAGE = `Usage: npm run bench [-- --quick] [-- --only=1,4] [-- --write]
-  --quick   fewer runs and requests (CI smoke, under a minute); writes bench-dist/BENCHMARKS.quick.md
+  --quick   fewer runs and requests (CI smoke: about 100 s on 2 cores); writes bench-dist/BENCHMARKS.quick.md
   --only=N  run only these cases (comma-separated numbers); does not write ${BENCHMARKS_PATH}
   --write   write ${BENCHMARKS_PATH} even with --quick or --only`;
 
