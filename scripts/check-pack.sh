@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Packs the package as npm would publish it and checks that a fresh NestJS 12 app can use it:
-#   (0) the tarball holds what it should (dist, README, CHANGELOG, LICENSE) and nothing it should not;
+#   (0) the tarball holds what it should (dist, the bin, the alert rules, README, CHANGELOG, LICENSE) and
+#       nothing it should not;
 #   (a) a CommonJS script `require()`s both entries, boots a Nest 12 application context with
 #       TransferAuthModule.forRoot against a FakeTransferServer and gets a token the fake accepts;
 #   (b) the same from an ES module with named `import`s (CJS named-export detection must work);
@@ -8,6 +9,8 @@
 #   (d) the `/health` entry works with @nestjs/terminus 12 (installed after (a)-(c), which run without it);
 #   (e) the `/redis` entry: (a)-(d) load it without ioredis installed; then, with ioredis installed, two
 #       application contexts share one token through a redis-server started on a free port.
+#   (f) the bin as npm links it: `--version`, then `fake` on a free port and `doctor --yes --json` against it
+#       (the right `refresh` option, no secret printed), and `fake` exits 0 on SIGTERM.
 # The scratch app lives in a temp dir outside the repo and is removed at the end
 # (KEEP_CHECK_PACK_DIR=1 keeps it). Needs the npm registry: when it cannot be reached, prints one line and
 # exits 75 (CI skips, not fails). Prints a one-line verdict; exits 1 on failure.
@@ -47,7 +50,8 @@ contents() {
   local files missing=() unwanted
   files="$(tar -tzf "$TARBALL" | sed 's#^package/##')"
   for f in package.json README.md CHANGELOG.md LICENSE dist/index.js dist/index.d.ts \
-    dist/testing/index.js dist/testing/index.d.ts dist/redis/index.js dist/redis/index.d.ts; do
+    dist/testing/index.js dist/testing/index.d.ts dist/redis/index.js dist/redis/index.d.ts \
+    dist/cli/main.js prometheus/freedompay-transfer-auth.rules.yml; do
     grep -qx "$f" <<<"$files" || missing+=("$f")
   done
   # lib/ may ship (the declaration maps point at it); tests, samples, tooling and build state may not.
@@ -352,5 +356,48 @@ install_ioredis() {
     node check-redis.mjs
 }
 step redis install_ioredis
+
+# --- (f) the bin, as npm links it: --version, then `fake` and `doctor` against it ----------------------
+cat >"$APP/check-bin.mjs" <<'JS'
+import { spawn, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const bin = 'node_modules/.bin/nestjs-freedompay-transfer-auth';
+const { version } = JSON.parse(readFileSync('node_modules/nestjs-freedompay-transfer-auth/package.json', 'utf8'));
+const printed = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
+if (printed !== version) throw new Error(`--version printed ${printed}, the package is ${version}`);
+
+const fake = spawn(bin, ['fake', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+let out = '';
+await new Promise((resolve, reject) => {
+  fake.on('exit', (code) => reject(new Error(`fake exited with ${code}: ${out}`)));
+  fake.stdout.on('data', (chunk) => {
+    out += chunk;
+    if (out.includes('Stop with Ctrl+C')) resolve();
+  });
+});
+fake.removeAllListeners('exit');
+const env = Object.fromEntries([...out.matchAll(/^(FREEDOMPAY_\w+)=(.+)$/gm)].map(([, k, v]) => [k, v]));
+try {
+  const json = execFileSync(bin, ['doctor', '--base-url', env.FREEDOMPAY_BASE_URL, '--yes', '--json'], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const report = JSON.parse(json);
+  const want = { method: 'PATCH', path: '/v5/partner/transfer/agent/auth', tokenIn: 'both' };
+  if (JSON.stringify(report.recommended.refresh) !== JSON.stringify(want) || report.refresh.singleUse !== true) {
+    throw new Error(`doctor reported ${JSON.stringify(report.recommended)} singleUse ${report.refresh.singleUse}`);
+  }
+  if (json.includes(env.FREEDOMPAY_AGENT_SECRET)) throw new Error('doctor printed the secret');
+} finally {
+  const exited = new Promise((resolve) => fake.on('exit', resolve));
+  fake.kill('SIGTERM');
+  const code = await exited;
+  if (code !== 0) throw new Error(`fake exited with ${code} on SIGTERM`);
+}
+console.log(`bin: ok (${version})`);
+JS
+step bin node check-bin.mjs
 
 verdict
