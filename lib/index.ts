@@ -38,7 +38,11 @@ export {
   TRANSFER_AUTH_MODULE_OPTIONS,
 } from './transfer-auth.constants';
 export { TransferHttpService } from './transfer-http/transfer-http.service';
-export { attachTransferAuth, type TransferTokenSource } from './transfer-http/attach-transfer-auth';
+export {
+  attachTransferAuth,
+  type AxiosInstanceLike,
+  type TransferTokenSource,
+} from './transfer-http/attach-transfer-auth';
 export {
   getTransferAuthToken,
   getTransferHttpToken,

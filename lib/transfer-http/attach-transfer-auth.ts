@@ -55,9 +55,21 @@ const SOURCE_METHODS = ['getAccessToken', 'invalidate', 'getBaseUrl'] as const;
  * @throws TransferAuthError `INVALID_CONFIG` at once when `instance` is not an axios instance or
  *   `source` lacks one of `getAccessToken`, `invalidate`, `getBaseUrl` (the message names them).
  */
-export function attachTransferAuth(instance: AxiosInstance, source: TransferTokenSource): () => void {
+export function attachTransferAuth(instance: AxiosInstanceLike, source: TransferTokenSource): () => void {
   checkArguments(instance, source);
-  return hookAdapter(instance, authenticating(source));
+  return hookAdapter(instance as AxiosInstance, authenticating(source));
+}
+
+/**
+ * What {@link attachTransferAuth} takes: an axios instance, typed by its shape, so that one typed by
+ * axios' ES-module declarations (in an ES-module app) is accepted as well as one typed by its CommonJS
+ * declarations, which this package is compiled against. It is checked at run time to be an axios instance.
+ */
+export interface AxiosInstanceLike {
+  readonly defaults: object;
+  readonly interceptors: {
+    readonly request: { use(...args: never[]): number; eject(id: number): void };
+  };
 }
 
 function checkArguments(instance: unknown, source: unknown): void {
