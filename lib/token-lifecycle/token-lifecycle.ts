@@ -49,6 +49,8 @@ export class TokenLifecycle {
   private shared = false;
   private flight: Flight | undefined;
   private lastError: TransferAuthLastError | undefined;
+  /** A token was held once: from then on, none held means it was dropped (the gauges then read 0). */
+  private hadToken = false;
   private closed = false;
   private readonly hooks: LifecycleHooks;
   private readonly clock: Clock;
@@ -86,9 +88,9 @@ export class TokenLifecycle {
     const endpoint = new RetryingEndpoint(deps.endpoint, options.retry, deps.random ?? Math.random);
     this.renewer = new Renewer(options, endpoint, store, deps.hooks.log, this.clock);
     this.stopObserving = this.telemetry.observe({
-      accessSecondsLeft: () => this.accessSecondsLeft(),
-      refreshSecondsLeft: () => this.refreshSecondsLeft(),
-      accessExpiresAt: () => (this.closed ? undefined : (this.token?.usableUntil.wall ?? 0) / 1000),
+      accessSecondsLeft: () => (this.unobserved() ? undefined : this.accessSecondsLeft()),
+      refreshSecondsLeft: () => (this.unobserved() ? undefined : this.refreshSecondsLeft()),
+      accessExpiresAt: () => (this.unobserved() ? undefined : (this.token?.usableUntil.wall ?? 0) / 1000),
       degraded: () => (store === undefined || this.closed ? undefined : Number(store.degraded)),
     });
     // Another process renewed (or replaced a token refused with a 401): take its token now, not at our
@@ -280,6 +282,7 @@ export class TokenLifecycle {
       this.shared = shared;
     });
     this.lastError = undefined;
+    this.hadToken = true;
     this.spacing.replaced(token.accessToken, cause === 'unauthorized');
     if (this.policy.succeeded()) this.failureLog.recovered(this.clock.mono());
     if (renewed.via === 'store') this.telemetry.adopted();
@@ -402,6 +405,14 @@ export class TokenLifecycle {
    */
   private accessSecondsLeft(): number | undefined {
     return this.closed ? undefined : secondsUntil(this.token?.usableUntil, instant(this.clock));
+  }
+
+  /**
+   * Whether the token gauges have nothing to say: once closed, and before the first token while nothing
+   * has failed (`fetchOnStartup: false`, nobody asked yet). A 0 would read as "no token": an alert.
+   */
+  private unobserved(): boolean {
+    return this.closed || (!this.hadToken && this.lastError === undefined);
   }
 
   private usableRefresh(): RefreshCredential | undefined {

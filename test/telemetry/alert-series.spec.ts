@@ -90,17 +90,17 @@ describe('metrics the alert rules read (e2e)', () => {
   });
 
   describe('access token expiry as a Unix timestamp', () => {
-    it('0 with no token; then now + the time left, in seconds; it does not move between collections', async () => {
+    it('nothing before the first token (an idle app is no alert); then now + the time left, in seconds; it does not move between collections', async () => {
       const fake = await fakeServer({ accessTtlMs: 600_000, refreshTtlMs: 1_200_000 });
       const { auth } = await boot(fakeOptions(fake, { fetchOnStartup: false }));
       let c = await rig.harness.collect();
-      expect(c.metric(M.accessExpiration).dataPointType).toBe(DataPointType.GAUGE);
-      expect(c.metric(M.accessExpiration).descriptor.unit).toBe('s');
-      expect(c.points(M.accessExpiration).map((p) => p.attributes)).toEqual([{ [A.name]: 'default' }]);
-      expect(c.gauge(M.accessExpiration)).toEqual([0]);
+      expect(c.gauge(M.accessExpiration)).toEqual([]);
 
       await auth.getAccessToken();
       c = await rig.harness.collect();
+      expect(c.metric(M.accessExpiration).dataPointType).toBe(DataPointType.GAUGE);
+      expect(c.metric(M.accessExpiration).descriptor.unit).toBe('s');
+      expect(c.points(M.accessExpiration).map((p) => p.attributes)).toEqual([{ [A.name]: 'default' }]);
       const [expires] = c.gauge(M.accessExpiration) as [number];
       const [left] = c.gauge(M.accessTimeLeft) as [number];
       // Seconds, not milliseconds: about 10 minutes from now (less the safety window and the Date header's second).
@@ -161,7 +161,7 @@ describe('access token expiry: on the local clock the token was placed on (fake 
     const lifecycle = closeAfterTest(
       new TokenLifecycle(options, { endpoint: stub, hooks: recorder(), telemetry: probe.telemetry }),
     );
-    expect(probe.state().accessExpiresAt()).toBe(0);
+    expect(probe.state().accessExpiresAt()).toBeUndefined(); // before the first token, nothing failed
     await lifecycle.start();
     // The lifetime less the Date header's 1 s and the 5 s safety window, from the local T0: not T0 ± 1 h.
     expect(probe.state().accessExpiresAt()).toBe((T0 + LIFETIME_MS - 6_000) / 1000);
