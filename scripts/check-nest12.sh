@@ -12,7 +12,10 @@
 #   (b) the app's own specs (the README's testing recipe) pass under Vitest, the runner the README names
 #       for Nest 12 on Node 20;
 #   (c) the compiled app (main.ts, the ConfigModule recipe) starts against a FakeTransferServer, gets a
-#       token, never prints the secret, and stops on SIGTERM.
+#       token, never prints the secret, and stops on SIGTERM;
+#   (d) the same app with docs/observability.md's metrics set-up serves /metrics that `promtool check
+#       metrics` accepts, with the `_seconds` names, the expiry timestamp gauge and its service.name
+#       (promtool must be on PATH: `npm run check:prometheus` installs it, and runs before this in CI).
 # The app lives in a temp dir outside the repo, removed at the end (KEEP_CHECK_NEST12_DIR=1 keeps it).
 # Needs the npm registry: when it cannot be reached, prints one line and exits 75 (CI skips, not fails).
 # Prints a one-line verdict last; exits 1 on failure.
@@ -177,6 +180,31 @@ if ! (cd "$APP" && install) >"$LOG" 2>&1; then
   verdict
 fi
 
+# --- the metrics set-up of docs/observability.md on the README's app (run by (d)) ---------------------------
+# Its first ts block is a module (startMetrics, MetricsController): a main that uses it as the doc says.
+if [[ -f "$APP/src/snippets/observability-1.ts" ]] && grep -q 'export function startMetrics' "$APP/src/snippets/observability-1.ts"; then
+  cat >"$APP/src/metrics-main.ts" <<'TS'
+// Written by check-nest12: the README's AppModule with docs/observability.md's metrics set-up.
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AppModule } from './app.module.js';
+import { MetricsController, startMetrics } from './snippets/observability-1.js';
+
+startMetrics('check-nest12'); // before NestFactory.create, as the doc says
+
+@Module({ imports: [AppModule], controllers: [MetricsController] })
+class MetricsAppModule {}
+
+const app = await NestFactory.create(MetricsAppModule, { logger: ['error', 'warn'] });
+app.enableShutdownHooks();
+await app.listen(Number(process.env['PORT']));
+TS
+else
+  echo "check-nest12: docs/observability.md's first ts block no longer exports startMetrics (src/snippets/observability-1.ts)"
+  failed+=("metrics-setup")
+fi
+
 # --- (a) tsc, strict + exactOptionalPropertyTypes ------------------------------------------------------
 # skipLibCheck is off so that the package's own declarations are checked as the app sees them; errors in
 # other libraries' declarations (ioredis 5's imports the untyped `redis-errors`) are theirs: shown, not
@@ -239,5 +267,58 @@ if (!listening || tokenCalls !== 1 || (exit !== 0 && exit !== 'SIGTERM') || secr
 JS
 # Emits even when other libraries' declarations have errors (step (a) judged them); then runs the app.
 step app sh -c 'npx --no-install tsc -p tsconfig.json >/dev/null; test -f dist/main.js && node run-app.mjs'
+
+# --- (d) /metrics of the app with the docs' set-up, judged by promtool ------------------------------------
+cat >"$APP/run-metrics.mjs" <<'JS'
+import { spawn, spawnSync } from 'node:child_process';
+import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
+
+const fake = await new FakeTransferServer().start();
+const port = String(20000 + Math.floor(Math.random() * 20000));
+const app = spawn(process.execPath, ['dist/metrics-main.js'], {
+  env: { ...process.env, PORT: port, FREEDOMPAY_AGENT_ID: fake.agentId, FREEDOMPAY_AGENT_SECRET: fake.agentSecret, FREEDOMPAY_BASE_URL: fake.url },
+  stdio: ['ignore', 'pipe', 'pipe'],
+});
+let output = '';
+app.stdout.on('data', (chunk) => (output += chunk));
+app.stderr.on('data', (chunk) => (output += chunk));
+const exited = new Promise((resolve) => app.on('exit', (code, signal) => resolve(code ?? signal)));
+let scrape;
+for (let i = 0; i < 150 && scrape === undefined && app.exitCode === null; i++) {
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  scrape = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => (r.ok ? r.text() : undefined), () => undefined);
+}
+app.kill('SIGTERM');
+await exited;
+await fake.stop();
+const problems = [];
+if (scrape === undefined) problems.push(`no /metrics answer: ${output}`);
+else {
+  const promtool = spawnSync('promtool', ['check', 'metrics'], { input: scrape, encoding: 'utf8' });
+  if (promtool.error || promtool.status !== 0 || `${promtool.stdout}${promtool.stderr}`.trim() !== '') {
+    problems.push(`promtool check metrics: ${promtool.error?.message ?? `${promtool.stdout}${promtool.stderr}`}`);
+  }
+  for (const needed of [
+    'freedompay_transfer_auth_access_token_expiration_timestamp_seconds{',
+    'freedompay_transfer_auth_renewal_duration_seconds_bucket{',
+    'freedompay_transfer_auth_renewals_total{',
+    'service_name="check-nest12"',
+  ]) {
+    if (!scrape.includes(needed)) problems.push(`/metrics lacks ${needed}`);
+  }
+  if (scrape.includes(fake.agentSecret)) problems.push('/metrics shows the secret');
+}
+if (problems.length > 0) {
+  console.log(problems.join('\n'));
+  process.exit(1);
+}
+console.log(`metrics: ${scrape.split('\n').filter((l) => l.startsWith('freedompay_')).length} package series, promtool clean`);
+JS
+metrics_check() {
+  command -v promtool >/dev/null || { echo 'promtool is not on PATH: `npm run check:prometheus` installs it'; return 1; }
+  test -f dist/metrics-main.js && node run-metrics.mjs
+}
+step metrics metrics_check
+grep -E '^metrics:' "$LOG" | sed 's/^/check-nest12: /' || true
 
 verdict
