@@ -7,7 +7,10 @@ export interface DoctorRefreshOption {
   readonly tokenIn: RefreshTokenLocation;
 }
 
-/** One route tried with a made-up refresh token: 404 or 405 means there is no such route. */
+/**
+ * One route tried with a made-up refresh token: 404 or 405, no such route (`exists: false`); 3xx, or
+ * 408/429/5xx (which stop the run), unknown (`null`); any other status, the route exists.
+ */
 export interface DoctorRouteProbe {
   readonly method: RefreshHttpMethod;
   readonly path: string;
@@ -29,8 +32,13 @@ export interface DoctorReport {
     refreshTtlSeconds: number | null;
     /** The upstream's `Date` minus the local clock (whole seconds; positive: the upstream is ahead). */
     clockSkewSeconds: number | null;
-    /** Answer fields beyond the four documented ones, by name only. */
+    /**
+     * Answer fields beyond the four documented ones, by name only: the names safe to print (short,
+     * lowercase, holding no credential or token of the run).
+     */
     extraFields: string[] | null;
+    /** How many more fields there are whose names are not printed (they could hold a secret or a token). */
+    unnamedExtraFields: number | null;
   };
   refresh: {
     supported: boolean | null;
@@ -47,6 +55,12 @@ export interface DoctorReport {
     probes: DoctorRouteProbe[];
   };
   recommended: { refresh: false | DoctorRefreshOption | null };
+  /**
+   * Why the run stopped before it was done, or `null`: `BUDGET` (25 requests), or the error code of what
+   * stopped it (`UPSTREAM_UNAVAILABLE`: no answer, the run's deadline, or an answer 408/429/5xx), with
+   * the status and the Retry-After it came with.
+   */
+  stopped: { code: string; status: number | null; retryAfterSeconds: number | null } | null;
   /** Every HTTP request the doctor sent. */
   calls: number;
 }
@@ -63,6 +77,7 @@ export function emptyReport(baseUrl: string): DoctorReport {
       refreshTtlSeconds: null,
       clockSkewSeconds: null,
       extraFields: null,
+      unnamedExtraFields: null,
     },
     refresh: {
       supported: null,
@@ -75,6 +90,7 @@ export function emptyReport(baseUrl: string): DoctorReport {
       probes: [],
     },
     recommended: { refresh: null },
+    stopped: null,
     calls: 0,
   };
 }

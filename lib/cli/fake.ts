@@ -37,6 +37,7 @@ export function parseRefreshFlag(value: string | undefined): FakeRefresh {
  */
 export async function runFake(args: string[], io: CliIo): Promise<number> {
   const flags = flagsOf(
+    'fake',
     () =>
       parseArgs({
         args,
@@ -57,10 +58,12 @@ export async function runFake(args: string[], io: CliIo): Promise<number> {
   const port = integerFlag(flags.port, '--port', 0, 65_535) ?? 0;
   const accessTtl = integerFlag(flags['access-ttl'], '--access-ttl', 1, 86_400 * 366);
   const refreshTtl = integerFlag(flags['refresh-ttl'], '--refresh-ttl', 1, 86_400 * 366);
+  const agentId = flags['agent-id'];
+  if (agentId !== undefined && agentId.trim() === '') throw new UsageError('--agent-id must not be empty.');
   const authPath = flags['auth-path'];
   if (authPath !== undefined && !authPath.startsWith('/')) throw new UsageError('--auth-path must start with "/".');
   const fake = new FakeTransferServer({
-    agentId: flags['agent-id'],
+    agentId,
     authPath,
     refresh: parseRefreshFlag(flags.refresh),
     strictRefresh: !flags['reusable-refresh'],

@@ -6,13 +6,17 @@ import { createInterface } from 'node:readline/promises';
 import { TransferAuthError } from '../errors/transfer-auth.error';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../transfer-auth.constants';
 import { resolveTransferAuthOptions } from '../upstream/resolve-options';
-import { describePlan, runDoctor } from './doctor';
+import { DOCTOR_RUN_DEADLINE_MS, describePlan, MAX_DOCTOR_CALLS } from './doctor-plan';
 import { refreshOptionSource, type DoctorReport } from './doctor-report';
-import { flagsOf, UsageError, type CliIo } from './args';
+import { flagsOf, interruptedExit, UsageError, type CliIo } from './args';
 import { runFake } from './fake';
 
 /** sysexits' EX_USAGE: a bad command line or environment; nothing was sent. */
 export const EXIT_USAGE = 64;
+/** sysexits' EX_UNAVAILABLE: a package the doctor needs is not installed. */
+export const EXIT_UNAVAILABLE = 69;
+/** The peer dependencies the doctor's answer validation loads (the module's own DTOs). */
+const DOCTOR_PEERS = ['class-validator', 'class-transformer'];
 const BIN = 'nestjs-freedompay-transfer-auth';
 
 const HELP = `Usage:
@@ -23,11 +27,16 @@ const HELP = `Usage:
 
 doctor  Logs in with FREEDOMPAY_AGENT_ID / FREEDOMPAY_AGENT_SECRET (environment only), finds how the
         upstream serves Refresh token (probing routes with a made-up token first), whether a refresh
-        token is single-use, and prints the module's \`refresh\` option to use. At most 25 requests.
+        token is single-use, and prints the module's \`refresh\` option to use. At most ${MAX_DOCTOR_CALLS} requests,
+        each within 10 s, the whole run within ${DOCTOR_RUN_DEADLINE_MS / 1000} s.
+        A probe answered 404/405: no such route; 3xx: unknown (no real token is sent there);
+        408/429/5xx: the run stops (exit 3, with the Retry-After); anything else: the route exists.
         Asks before sending on a terminal; --yes skips the question (required without a terminal).
         --json prints only the final JSON object on stdout (progress on stderr).
-        Exit: 0 the login works, 2 credentials rejected, 3 upstream unavailable or invalid answer,
-        64 usage (missing variable, bad flag, no terminal and no --yes), 1 declined, 130 interrupted.
+        Needs the peer dependencies ${DOCTOR_PEERS.join(' and ')} (any Nest app has them).
+        Exit: 0 the login works, 2 credentials rejected, 3 upstream unavailable, invalid answer or
+        deadline passed, 64 usage (missing variable, bad flag, no terminal and no --yes), 69 a peer
+        dependency missing, 1 declined, 130 interrupted (Ctrl+C), 143 terminated (SIGTERM).
 fake    Runs the package's FakeTransferServer on 127.0.0.1 for local development and prints its URL and
         the fake's credentials. Stops on Ctrl+C or SIGTERM.
 `;
@@ -64,7 +73,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       case 'fake':
         return await runFake(rest, io);
       default:
-        throw new UsageError(`Unknown command '${command.slice(0, 40)}'.`);
+        // Not quoted: a secret pasted in the wrong place would land in the terminal and in CI logs.
+        throw new UsageError('Unknown command (not shown): expected doctor, fake, --help or --version.');
     }
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
@@ -75,6 +85,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
 async function doctor(args: string[], io: CliIo): Promise<number> {
   const flags = flagsOf(
+    'doctor',
     () =>
       parseArgs({
         args,
@@ -113,6 +124,14 @@ async function doctor(args: string[], io: CliIo): Promise<number> {
     // The message names the option and why, never its value.
     throw new UsageError(error.message.replace('`baseUrl`', '--base-url').replace('`authPath`', '--auth-path'));
   }
+  const doctorModule = loadDoctor();
+  if (typeof doctorModule === 'string') {
+    io.err(
+      `${BIN}: the doctor needs the package '${doctorModule}', a peer dependency that is not installed: ` +
+        `npm install ${DOCTOR_PEERS.join(' ')}\n`,
+    );
+    return EXIT_UNAVAILABLE;
+  }
   const progress = flags.json ? io.err : io.out;
   const say = (line: string): void => progress(`${line}\n`);
   say(`${BIN} doctor ${version()}: agent ${options.agentId} at ${options.baseUrl}`);
@@ -123,12 +142,13 @@ async function doctor(args: string[], io: CliIo): Promise<number> {
       return EXIT_USAGE;
     }
     const answer = await io.ask('Send them? [y/N] ');
+    if (io.signal.aborted) return interruptedExit(io.signal);
     if (!/^y(es)?$/i.test(answer.trim())) {
       say('Nothing sent.');
       return 1;
     }
   }
-  const { report, exitCode } = await runDoctor({
+  const { report, exitCode } = await doctorModule.runDoctor({
     baseUrl: options.baseUrl,
     authPath: options.authPath,
     agentId: options.agentId,
@@ -139,7 +159,25 @@ async function doctor(args: string[], io: CliIo): Promise<number> {
   });
   for (const line of summary(report)) say(line);
   if (flags.json) io.out(`${JSON.stringify(report, null, 2)}\n`);
-  return io.signal.aborted ? 130 : exitCode;
+  return io.signal.aborted ? interruptedExit(io.signal) : exitCode;
+}
+
+/**
+ * The doctor's module, loaded only when the doctor runs: it judges answers with the module's DTOs, which
+ * need class-validator and class-transformer (peer dependencies, not the package's own). The name of
+ * the missing one when one of them is not installed.
+ */
+function loadDoctor(): typeof import('./doctor') | string {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('./doctor') as typeof import('./doctor');
+  } catch (error) {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    const missing = typeof message === 'string' ? /Cannot find module '([^']+)'/.exec(message)?.[1] : undefined;
+    const peer = DOCTOR_PEERS.find((name) => missing === name || missing?.startsWith(`${name}/`));
+    if (code !== 'MODULE_NOT_FOUND' || peer === undefined) throw error;
+    return peer;
+  }
 }
 
 function summary(report: DoctorReport): string[] {
@@ -167,7 +205,8 @@ function summary(report: DoctorReport): string[] {
 /* istanbul ignore next: the process entry, run by the bin */
 if (require.main === module) {
   const controller = new AbortController();
-  const stop = (): void => controller.abort();
+  // The reason is the signal's name: the exit code is 128 + its number (130, 143).
+  const stop = (signal: NodeJS.Signals): void => controller.abort(signal);
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);

@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { MAX_RESPONSE_BYTES } from '../internal.constants';
 import { instant, systemClock, type Clock, type Instant } from '../token-lifecycle/clock';
-import { networkError, SHUTDOWN, TIMEOUT, type Call } from './upstream-answer';
+import { networkError, SHUTDOWN, shutdownError, TIMEOUT, type Call } from './upstream-answer';
 
 /**
  * Sockets of auth calls are unref'd: a background renewal must not keep a process alive whose work is
@@ -29,6 +29,17 @@ export interface AuthRequest {
 /** @internal An answer of any status, with when its request was sent. */
 export interface RawAnswer {
   readonly response: AxiosResponse<unknown>;
+  readonly sentAt: Instant;
+}
+
+/**
+ * @internal The head of an answer: its status and headers. `bodyRefused` when its body was not read (over
+ * the size cap, or not decodable): the status stands, the body is unknown.
+ */
+export interface AnswerHead {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, unknown>>;
+  readonly bodyRefused: boolean;
   readonly sentAt: Instant;
 }
 
@@ -60,6 +71,28 @@ export class AuthExchange {
   }
 
   async send(request: AuthRequest, shutdown: AbortSignal): Promise<RawAnswer> {
+    return this.exchange(request, shutdown, false) as Promise<RawAnswer>;
+  }
+
+  /**
+   * The head of the answer, for a caller that needs only its status (the doctor's route probes): like
+   * {@link send}, except that an answer whose body is refused (over the cap, not decodable) still resolves
+   * with the status that came before it. A failure to get any answer rejects as in {@link send}.
+   */
+  async head(request: AuthRequest, shutdown: AbortSignal): Promise<AnswerHead> {
+    const answer = await this.exchange(request, shutdown, true);
+    if (!('response' in answer)) return answer;
+    const { response, sentAt } = answer;
+    return { status: response.status, headers: { ...response.headers }, bodyRefused: false, sentAt };
+  }
+
+  private async exchange(
+    request: AuthRequest,
+    shutdown: AbortSignal,
+    headOnBodyRefused: boolean,
+  ): Promise<RawAnswer | AnswerHead> {
+    // The module's client checks this before it calls; other callers (the doctor) rely on it here.
+    if (shutdown.aborted) throw shutdownError(request.call);
     const controller = new AbortController();
     const onShutdown = (): void => controller.abort(SHUTDOWN);
     shutdown.addEventListener('abort', onShutdown, { once: true });
@@ -88,11 +121,33 @@ export class AuthExchange {
         ]);
         return { response, sentAt };
       } catch (error) {
-        throw networkError(request.call, error, controller.signal, this.timeoutMs);
+        const failure = networkError(request.call, error, controller.signal, this.timeoutMs);
+        // INVALID_RESPONSE from networkError: an answer came, its body was refused (size, decoding).
+        const head = headOnBodyRefused && failure.code === 'INVALID_RESPONSE' ? headOf(error) : undefined;
+        if (head !== undefined) return { ...head, bodyRefused: true, sentAt };
+        throw failure;
       }
     } finally {
       clearTimeout(deadline);
       shutdown.removeEventListener('abort', onShutdown);
     }
   }
+}
+
+/**
+ * The status line and headers of an answer whose body failed: axios holds them as the error's `response`
+ * (a body that does not decompress), or only on its request (`req.res`, when the size cap cut the body).
+ */
+function headOf(error: unknown): { status: number; headers: Record<string, unknown> } | undefined {
+  const failed = error as
+    | {
+        response?: { status?: unknown; headers?: unknown };
+        request?: { res?: { statusCode?: unknown; headers?: unknown } };
+      }
+    | null
+    | undefined;
+  const status = failed?.response?.status ?? failed?.request?.res?.statusCode;
+  const headers = failed?.response?.headers ?? failed?.request?.res?.headers;
+  if (typeof status !== 'number' || !Number.isInteger(status)) return undefined;
+  return { status, headers: typeof headers === 'object' && headers !== null ? { ...headers } : {} };
 }

@@ -92,7 +92,14 @@ describe('doctor, against each plausible upstream', () => {
     expect(result.code).toBe(0);
     expect(result.report).toMatchObject({
       baseUrl: fake.url,
-      login: { ok: true, status: 200, accessTtlSeconds: 3600, refreshTtlSeconds: 86_400, extraFields: [] },
+      login: {
+        ok: true,
+        status: 200,
+        accessTtlSeconds: 3600,
+        refreshTtlSeconds: 86_400,
+        extraFields: [],
+        unnamedExtraFields: 0,
+      },
       refresh: {
         supported: true,
         method: 'PATCH',
@@ -336,6 +343,12 @@ class EverythingExists extends LocalHttpServer {
             refresh_expire_at: soon(1200),
             token_type: 'Bearer',
             'scope<script>': 'x',
+            // Credentials as field names (a debug echo keyed by value, a map of sessions by token): counted, never named.
+            'secret-never-printed-42': 'echo',
+            'at-everything-exists': { scope: 'transfer' },
+            rt_everything_exists: { family: 1 },
+            everything: 'a word inside a token of the run',
+            a3f9c2d1e8b7: 'looks like a key: more than 3 digits',
           }
         : { message: 'no' };
       res.writeHead(login ? 200 : 401, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer));
@@ -371,10 +384,12 @@ describe('doctor, bounds', () => {
     expect(report.refresh.probes).toHaveLength(9);
     expect(report.refresh.probes.every((p) => p.exists)).toBe(true);
     expect(report.recommended).toEqual({ refresh: null });
-    expect(report.login.extraFields).toEqual(['token_type', 'scope?script?']);
+    expect(report.login.extraFields).toEqual(['token_type']);
+    expect(report.login.unnamedExtraFields).toBe(6);
+    expect(result.stderr).toContain('Fields beyond the four documented ones: token_type, 6 unnamed fields.');
     expect(result.stderr).toContain('the budget of 25 requests is spent');
     expect(result.stdout + result.stderr).not.toMatch(
-      /secret-never-printed-42|at-everything-exists|rt-everything-exists/,
+      /secret-never-printed-42|at-everything-exists|rt-everything-exists|rt_everything_exists|a3f9c2d1e8b7|scope/,
     );
   });
 
