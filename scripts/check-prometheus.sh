@@ -3,7 +3,15 @@
 #   1. promtool check rules  prometheus/freedompay-transfer-auth.rules.yml
 #   2. promtool test rules   prometheus/freedompay-transfer-auth.rules.test.yml (each alert fires and stays quiet)
 #   3. promtool check metrics on a real scrape of the sample app (built and started as `npm start` does,
-#      against its embedded fake upstream), taken once it holds a token; the app is stopped after.
+#      against its embedded fake upstream), taken once it holds a token; the app is stopped after. The app
+#      is started without the caller's FREEDOMPAY_* and REDIS_URL: a check never logs in to a real upstream
+#      with real credentials, nor writes to a real Redis.
+#   4. a self-test of step 3, run again as a caller would (`--scrape-only`, on the build of step 3): with
+#      FREEDOMPAY_* and REDIS_URL pointing at a stand-in that counts connections and a TMPDIR of its own,
+#      it must exit 0, leave nothing in that TMPDIR and open no connection to the stand-in.
+# Every temp file lives in one directory that the EXIT trap removes, with every child still running; TERM
+# and INT end the script through that trap (children are waited for in the background, so a signal is
+# handled at once, not when the command in hand ends).
 # Without promtool on the PATH it installs Debian's `prometheus` package (with sudo when not root); if that
 # fails it says so and exits 1.
 set -euo pipefail
@@ -37,29 +45,59 @@ install_promtool() {
   fi
 }
 
-command -v promtool >/dev/null || install_promtool || exit 1
-echo "$(promtool --version 2>&1 | head -1)"
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/check-prometheus.XXXXXX")
+child='' app=''
+# Cannot fail (it runs under set -e): stops what still runs, waits for it, removes the temp files.
+cleanup() {
+  local pid
+  for pid in $child $app; do kill "$pid" 2>/dev/null || true; done
+  for pid in $child $app; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
-echo "--- promtool check rules"
-promtool check rules "$RULES"
-echo "--- promtool test rules"
-promtool test rules "$TESTS"
+# run CMD...: CMD as a job waited for, so that TERM/INT run their trap at once (bash defers a trap while a
+# foreground command runs) and the EXIT trap can stop it. Returns CMD's status.
+run() {
+  local rc=0
+  "$@" &
+  child=$!
+  wait "$child" || rc=$?
+  child=''
+  return "$rc"
+}
+
+scrape_only=0
+if [[ ${1:-} == --scrape-only ]]; then scrape_only=1; fi
+
+if ((!scrape_only)); then
+  command -v promtool >/dev/null || install_promtool || exit 1
+  promtool --version 2>&1 | head -1
+
+  echo "--- promtool check rules"
+  run promtool check rules "$RULES"
+  echo "--- promtool test rules"
+  run promtool test rules "$TESTS"
+  run npm run --silent prestart >/dev/null
+fi
 
 echo "--- promtool check metrics on the sample app's /metrics"
-npm run --silent prestart >/dev/null
 port=$(node -e "const s=require('node:net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close();})")
-log=$(mktemp)
-scrape=$(mktemp)
-PORT=$port node sample-app/dist/main.js >"$log" 2>&1 &
+log=$scratch/app.log
+scrape=$scratch/metrics.txt
+# The sample on its embedded fake: without FREEDOMPAY_AGENT_ID it starts one; without REDIS_URL it keeps the
+# token in the process. Whatever the caller has set for their own use stays out of it.
+unset_env=()
+for name in $(compgen -e); do
+  case $name in FREEDOMPAY_* | REDIS_URL) unset_env+=(-u "$name") ;; esac
+done
+env "${unset_env[@]}" PORT="$port" node sample-app/dist/main.js >"$log" 2>&1 &
 app=$!
-stop_app() {
-  kill "$app" 2>/dev/null && wait "$app" 2>/dev/null
-  rm -f "$log" "$scrape"
-}
-trap stop_app EXIT
 
 # Once it holds a token (its startup login is done): /auth/status says "valid".
-if ! node -e '
+if ! run node -e '
   const url = `http://127.0.0.1:${process.argv[1]}`;
   const deadline = Date.now() + 30_000;
   (async () => {
@@ -84,12 +122,59 @@ grep -q '^freedompay_transfer_auth_access_token_expiration_timestamp_seconds{' "
   exit 1
 }
 # promtool prints each problem it finds (and exits non-zero); nothing means clean.
-lint=$(promtool check metrics <"$scrape" 2>&1) || {
-  echo "$lint" >&2
+run promtool check metrics <"$scrape" >"$scratch/lint" 2>&1 || {
+  cat "$scratch/lint" >&2
   exit 1
 }
-if [[ -n $lint ]]; then
-  echo "$lint" >&2
+if [[ -s $scratch/lint ]]; then
+  cat "$scratch/lint" >&2
   exit 1
 fi
 echo "clean: $(grep -c '^freedompay_transfer_auth_' "$scrape") series of the package, $(grep -c '^# TYPE' "$scrape") metrics in all"
+((!scrape_only)) || exit 0
+
+echo "--- self-test: the scrape above, again, with FREEDOMPAY_* and REDIS_URL set and a TMPDIR of its own"
+# A stand-in for the real upstream and the real Redis counts every connection made to it. Once it listens,
+# it runs this script with --scrape-only, waits for it, and says what it saw.
+run node -e '
+  const { spawn } = require("node:child_process");
+  const { mkdtempSync, readdirSync } = require("node:fs");
+  const { join } = require("node:path");
+  const [script, scratch] = process.argv.slice(1);
+  let connections = 0;
+  const standIn = require("node:net").createServer((socket) => {
+    connections += 1;
+    socket.destroy();
+  });
+  standIn.listen(0, "127.0.0.1", () => {
+    const at = `127.0.0.1:${standIn.address().port}`;
+    const tmp = mkdtempSync(join(scratch, "self-test-tmp-"));
+    const inner = spawn("bash", [script, "--scrape-only"], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: {
+        ...process.env,
+        TMPDIR: tmp,
+        FREEDOMPAY_AGENT_ID: "real-agent",
+        FREEDOMPAY_AGENT_SECRET: "real-secret-never-to-be-sent",
+        FREEDOMPAY_BASE_URL: `http://${at}`,
+        REDIS_URL: `redis://${at}`,
+      },
+    });
+    let out = "";
+    inner.stdout.on("data", (d) => (out += d));
+    inner.on("close", (code, signal) => {
+      standIn.close();
+      const problems = [];
+      if (code !== 0) problems.push(`it exited ${code ?? signal}`);
+      if (!/^clean: /m.test(out)) problems.push("it did not say clean");
+      const left = readdirSync(tmp);
+      if (left.length > 0) problems.push(`it left ${left.join(", ")} in its TMPDIR`);
+      if (connections > 0) problems.push(`it made ${connections} connection(s) to the upstream and Redis of the environment`);
+      if (problems.length > 0) {
+        console.error(`check-prometheus: self-test failed: ${problems.join("; ")}. Its output:\n${out}`);
+        process.exit(1);
+      }
+      console.log("self-test: exit 0, its TMPDIR left empty, no connection to the environment'\''s upstream or Redis");
+    });
+  });
+' "$0" "$scratch"
