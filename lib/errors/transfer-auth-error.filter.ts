@@ -44,14 +44,19 @@ interface ReplyingAdapter {
   end(response: unknown, message?: string): unknown;
 }
 
+/** Node's `ServerResponse` as far as used here: Express' `Response` is one, Fastify's `reply.raw` too. */
+interface NodeResponse {
+  headersSent?: boolean;
+  destroy?(): unknown;
+  end?(): unknown;
+}
+
 /** Express' `Response` and Fastify's `FastifyReply` both have these. */
-interface FrameworkResponse {
+interface FrameworkResponse extends NodeResponse {
   status(code: number): unknown;
   header(name: string, value: string): unknown;
   send(body: unknown): unknown;
-  raw?: { headersSent: boolean; end(): unknown }; // Fastify
-  headersSent?: boolean; // Express
-  end?(): unknown;
+  raw?: NodeResponse; // Fastify
 }
 
 /**
@@ -60,6 +65,10 @@ interface FrameworkResponse {
  * `SHUTDOWN` with 503 (plus `Retry-After` when the upstream said how long to wait), `INVALID_RESPONSE`
  * with 502, `INVALID_CREDENTIALS` and `INVALID_CONFIG` with a plain 500. The body never holds the error's
  * message or code; the filter logs them, once per answer. Any other error is left to Nest.
+ *
+ * An answer already started (a streamed body, headers sent) cannot become an error status: the filter
+ * aborts it (destroys the response and its connection), so that the client sees a cut transfer rather than
+ * a complete-looking, truncated one, and logs that it did.
  *
  * Bind it as you like: `app.useGlobalFilters(new TransferAuthErrorFilter())`,
  * `@UseFilters(TransferAuthErrorFilter)`, or `{ provide: APP_FILTER, useClass: TransferAuthErrorFilter }`.
@@ -96,27 +105,36 @@ export class TransferAuthErrorFilter implements ExceptionFilter<TransferAuthErro
     const answer = TransferAuthErrorFilter.answer(error);
     const http = host.switchToHttp();
     const response: unknown = http.getResponse();
-    this.report(error, `${answer.status} to ${describeRequest(http.getRequest())}`);
+    const route = describeRequest(http.getRequest());
     const adapter = this.adapterHost?.httpAdapter as ReplyingAdapter | undefined;
+    const res = response as FrameworkResponse;
+    const started = adapter !== undefined ? adapter.isHeadersSent(response) : (res.raw ?? res).headersSent === true;
+    if (started) {
+      // Its status is gone already; ending it would tell the client that the truncated body is complete.
+      this.report(error, `aborted the answer to ${route}, already started (the client sees a cut transfer)`);
+      const raw = res.raw ?? res;
+      if (typeof raw.destroy === 'function') raw.destroy();
+      else if (adapter !== undefined) adapter.end(response);
+      else raw.end?.();
+      return;
+    }
+    this.report(error, `answered ${answer.status} to ${route}`);
     if (adapter !== undefined) {
-      if (adapter.isHeadersSent(response)) return void adapter.end(response);
       for (const [name, value] of Object.entries(answer.headers)) adapter.setHeader(response, name, value);
       adapter.reply(response, answer.body, answer.status);
       return;
     }
-    const res = response as FrameworkResponse;
-    if ((res.raw ?? res).headersSent === true) return void (res.raw ?? res).end?.();
     res.status(answer.status);
     for (const [name, value] of Object.entries(answer.headers)) res.header(name, value);
     res.send(answer.body);
   }
 
-  /** One line per answer: code, upstream status, what was answered to what, and the message. */
-  private report(error: TransferAuthError, answered: string): void {
+  /** One line per answer: code, upstream status, what was done (answered what to what), and the message. */
+  private report(error: TransferAuthError, done: string): void {
     const upstream = error.status === undefined ? '' : ` (upstream HTTP ${error.status})`;
     const level = BY_CODE[error.code]?.level ?? 'error';
     // The message names what failed and never a secret or token (TransferAuthError's contract).
-    this.logger[level](`${error.code}${upstream}: answered ${answered}. ${error.message}`);
+    this.logger[level](`${error.code}${upstream}: ${done}. ${error.message}`);
   }
 
   /** As Nest's BaseWsExceptionFilter does for an error that is not a WsException. */
@@ -127,7 +145,7 @@ export class TransferAuthErrorFilter implements ExceptionFilter<TransferAuthErro
       send?(data: string): unknown;
       emit?(...args: unknown[]): unknown;
     }>();
-    this.report(error, `an exception event to a WebSocket message (${String(ws.getPattern())})`);
+    this.report(error, `answered an exception event to a WebSocket message (${String(ws.getPattern())})`);
     const payload = { status: 'error', message: 'Internal server error' };
     if (typeof client?.readyState === 'number' && typeof client.send === 'function') {
       client.send(JSON.stringify({ event: 'exception', data: payload }));

@@ -103,7 +103,7 @@ describe('TransferAuthErrorFilter.catch', () => {
     ]);
   });
 
-  it('through the adapter, a response already under way is ended, not answered again', () => {
+  it('through the adapter, a response already under way is aborted (destroyed), not answered nor ended', () => {
     const calls: string[] = [];
     const adapter = {
       isHeadersSent: () => true,
@@ -111,14 +111,20 @@ describe('TransferAuthErrorFilter.catch', () => {
       reply: () => calls.push('reply'),
       end: () => calls.push('end'),
     };
-    new TransferAuthErrorFilter(adapterHost(adapter)).catch(withWait('UPSTREAM_UNAVAILABLE', 1), httpHost({}));
-    expect(calls).toEqual(['end']);
+    const filter = new TransferAuthErrorFilter(adapterHost(adapter));
+    filter.catch(withWait('UPSTREAM_UNAVAILABLE', 1), httpHost({ destroy: () => calls.push('destroy') })); // Express
+    filter.catch(withWait('UPSTREAM_UNAVAILABLE', 1), httpHost({ raw: { destroy: () => calls.push('raw.destroy') } })); // Fastify
+    filter.catch(withWait('UPSTREAM_UNAVAILABLE', 1), httpHost({})); // neither: the adapter's end, the best left
+    expect(calls).toEqual(['destroy', 'raw.destroy', 'end']);
+    expect(logger.lines[0]).toMatch(
+      /^warn UPSTREAM_UNAVAILABLE \(upstream HTTP 503\): aborted the answer to POST \/pay, already started \(the client sees a cut transfer\)\. /,
+    );
   });
 
   it('without an adapter, a Fastify-shaped reply is answered through status/header/send', () => {
     const calls: unknown[][] = [];
     const reply = {
-      raw: { headersSent: false, end: () => calls.push(['raw.end']) },
+      raw: { headersSent: false, end: () => calls.push(['raw.end']), destroy: () => calls.push(['raw.destroy']) },
       status: (code: number) => calls.push(['status', code]),
       header: (name: string, value: string) => calls.push(['header', name, value]),
       send: (body: unknown) => calls.push(['send', body]),
@@ -133,7 +139,7 @@ describe('TransferAuthErrorFilter.catch', () => {
     calls.length = 0;
     reply.raw.headersSent = true;
     new TransferAuthErrorFilter().catch(new TransferAuthError('INVALID_RESPONSE', 'x'), httpHost(reply));
-    expect(calls).toEqual([['raw.end']]);
+    expect(calls).toEqual([['raw.destroy']]);
   });
 
   it.each(['rpc', 'graphql'])('in a %s handler it steps aside: nothing answered, nothing logged', (type) => {
