@@ -1,11 +1,9 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import type { TransferAuthModuleOptions } from 'nestjs-freedompay-transfer-auth';
 import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import type { DoctorReport } from '../../lib/cli/doctor-report';
 import { createAuthApp, fakeOptions, trackFakesAndApps, type FakeServerOptions } from '../support/auth-app';
-import { builtPackage, repoRoot } from '../support/built-package';
+import { binPath, run, type Run } from '../support/cli';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { main } from '../../lib/cli/main';
 import { CountingServer, LocalHttpServer, leakedSecrets, secretsOf } from '../support/e2e';
@@ -17,42 +15,8 @@ import { CountingServer, LocalHttpServer, leakedSecrets, secretsOf } from '../su
  * secret or token of the fake in stdout or stderr. Then the recommended `refresh` option, given to the
  * module, renews through Refresh token (not a login) against the same upstream.
  */
-const ROOT = repoRoot();
 const AUTH = '/v5/partner/transfer/agent/auth';
 const SIBLING = '/v5/partner/transfer/agent/refresh';
-
-function binPath(): string {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
-  const bin = pkg.bin['nestjs-freedompay-transfer-auth'];
-  if (bin === undefined) throw new Error('package.json has no bin named nestjs-freedompay-transfer-auth');
-  // dist/cli/main.js in the tarball is <built>/cli/main.js here.
-  return join(builtPackage(), relative('dist', bin));
-}
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], env: Record<string, string | undefined>, timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [binPath(), ...args], {
-      env: { PATH: process.env['PATH'], ...env } as NodeJS.ProcessEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 function credentials(fake: FakeTransferServer): Record<string, string> {
   return { FREEDOMPAY_AGENT_ID: fake.agentId, FREEDOMPAY_AGENT_SECRET: fake.agentSecret };
