@@ -48,11 +48,16 @@ export class TransferAuthService implements OnModuleInit, OnApplicationShutdown 
     if (!this.closed) await this.core().start();
   }
 
-  /** Stops the schedule, aborts upstream calls, settles waiting callers with `SHUTDOWN`. */
-  onApplicationShutdown(): void {
+  /**
+   * Stops the schedule, aborts upstream calls and settles waiting callers with `SHUTDOWN`, at once. With a
+   * shared store, resolves once the store work under way has settled (the renewal lock given back, at
+   * most 2 s): call it (it is idempotent) before you close the store's client yourself.
+   */
+  onApplicationShutdown(): Promise<void> {
     this.closed = true;
-    this.lifecycle?.close();
+    const drained = this.lifecycle?.close();
     this.events.complete();
+    return drained ?? Promise.resolve();
   }
 
   /**

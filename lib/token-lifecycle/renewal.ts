@@ -198,6 +198,11 @@ export class Renewer {
     return this.renewUpstream(request, stored, store, left, held);
   }
 
+  /** Once closed: resolves when the store calls and lock releases under way have settled. */
+  storeSettled(): Promise<void> {
+    return this.store?.settled() ?? Promise.resolve();
+  }
+
   close(): void {
     this.store?.close();
     this.endpoint.close();

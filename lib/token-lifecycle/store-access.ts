@@ -68,6 +68,8 @@ export class StoreAccess {
   /** Codes a store reported through `context.warn`: each said once. */
   private readonly warned = new Set<string>();
   private readonly closed = new AbortController();
+  /** Store calls and lock releases not settled yet: what a shutdown lets finish before the app's client goes. */
+  private readonly unsettled = new Set<Promise<unknown>>();
   /** When the last store call was made (`now()` ms), and whether a status probe is under way. */
   private lastCallAt: number;
   private probing = false;
@@ -215,6 +217,26 @@ export class StoreAccess {
     this.closed.abort();
   }
 
+  /**
+   * Resolves once every store call and lock release under way has settled, those they start included
+   * (a write's release). No new call starts once closed, releases excepted: a held lock is always given
+   * back. The caller bounds the wait.
+   */
+  async settled(): Promise<void> {
+    for (;;) {
+      await new Promise<void>((resolve) => setImmediate(resolve)); // past the microtasks that start a release
+      if (this.unsettled.size === 0) return;
+      await Promise.allSettled([...this.unsettled]);
+    }
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.unsettled.add(promise);
+    const done = (): void => void this.unsettled.delete(promise);
+    promise.then(done, done);
+    return promise;
+  }
+
   /** Names nothing it holds (the scope holds the encryption key). */
   [inspect.custom](): string {
     return `StoreAccess { state: '${this.state.state}' }`;
@@ -250,7 +272,7 @@ export class StoreAccess {
   private releaseNow(lock: TransferTokenStoreLock | undefined): void {
     if (lock === undefined) return;
     try {
-      Promise.resolve(lock.release()).catch(() => undefined);
+      this.track(Promise.resolve(lock.release())).catch(() => undefined);
     } catch {
       // a store's release never fails a renewal
     }
@@ -270,7 +292,7 @@ export class StoreAccess {
   ): Promise<T | Down> {
     if (this.closed.signal.aborted || !(timeoutMs > 0)) return DOWN; // closed, or the renewal's budget is spent
     this.lastCallAt = this.now();
-    const pending = this.scope.then(({ key, context }) => call(key, this.reporting(context)));
+    const pending = this.track(this.scope.then(({ key, context }) => call(key, this.reporting(context))));
     const failing = this.failing.get('read') ?? this.failing.get('lock');
     // While reads or locks go unanswered, a renewal waits 250 ms for each call, not 2 s.
     const short = failing !== undefined && !failing.late && !isReplyCode(failing.code);

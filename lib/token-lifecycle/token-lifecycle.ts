@@ -15,7 +15,7 @@ import { UnauthorizedSpacing } from './unauthorized-spacing';
 import { NO_TELEMETRY, type Telemetry } from '../telemetry/telemetry';
 import { CallerWaits } from './caller-waits';
 import { SecretRotationCheck } from './secret-rotation-check';
-import { STORE_BUDGET_MIN_MS, STORE_BUDGET_MS, STORE_BUDGET_SHARE } from '../internal.constants';
+import { STORE_BUDGET_MIN_MS, STORE_BUDGET_MS, STORE_BUDGET_SHARE, STORE_TIMEOUT_MS } from '../internal.constants';
 import { RetryingEndpoint } from './attempts';
 
 export type { LifecycleDeps, LifecycleHooks } from './lifecycle-deps';
@@ -52,6 +52,8 @@ export class TokenLifecycle {
   /** A token was held once: from then on, none held means it was dropped (the gauges then read 0). */
   private hadToken = false;
   private closed = false;
+  /** Set by `close()`: the end of the store work it let finish. */
+  private drained: Promise<void> | undefined;
   private readonly hooks: LifecycleHooks;
   private readonly clock: Clock;
   private readonly policy: FailurePolicy;
@@ -150,7 +152,7 @@ export class TokenLifecycle {
       await this.acquire(false, false); // the app's init, not a caller: not a wait
     } catch (error) {
       if (error instanceof TransferAuthError && FATAL_AT_STARTUP.has(error.code)) {
-        this.close();
+        void this.close();
         throw error;
       }
       // Logged and scheduled for a retry by the failure policy.
@@ -177,10 +179,15 @@ export class TokenLifecycle {
     return `TokenLifecycle { state: '${this.getStatus().state}' }`;
   }
 
-  /** Stops everything: timer cleared, requests aborted, waiting callers settled with `SHUTDOWN`. */
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Stops everything at once: timer cleared, requests aborted, waiting callers settled with `SHUTDOWN`.
+   * Resolves when the store work under way has settled (the renewal's lock given back, a write answered),
+   * at most {@link STORE_TIMEOUT_MS} later: the app may close its store client then. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.drained !== undefined) return this.drained;
     this.closed = true;
+    const renewal = this.flight?.promise;
     this.stopObserving();
     this.policy.close();
     this.schedule.clear();
@@ -188,6 +195,26 @@ export class TokenLifecycle {
     this.flight?.abort(shutdownError()); // at once, even if the renewal is stuck in a slow store
     this.token = undefined;
     this.refresh = undefined;
+    this.drained = this.store === undefined ? Promise.resolve() : this.drain(renewal);
+    return this.drained;
+  }
+
+  /** The aborted renewal's end (its lock release comes with it), then every store call it left. */
+  private async drain(renewal: Promise<unknown> | undefined): Promise<void> {
+    let bound: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      bound = setTimeout(resolve, STORE_TIMEOUT_MS);
+      bound.unref?.();
+    });
+    const settled = (async () => {
+      await renewal?.catch(() => undefined);
+      await this.renewer.storeSettled();
+    })();
+    try {
+      await Promise.race([settled, timeout]);
+    } finally {
+      clearTimeout(bound);
+    }
   }
 
   private acquire(force: boolean, caller = true): Promise<string> {
