@@ -1,19 +1,26 @@
 // redis.module.ts
 import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
+import { ModuleRef } from '@nestjs/core';
 import { Redis } from 'ioredis';
+import { TransferAuthService } from 'nestjs-freedompay-transfer-auth';
 
 /** The app's one Redis client, injected where it is needed (the token store among them). */
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
 
 @Injectable()
 class RedisClientCloser implements OnApplicationShutdown {
-  constructor(@Inject(REDIS_CLIENT) private readonly client: Redis) {}
+  constructor(
+    @Inject(REDIS_CLIENT) private readonly client: Redis,
+    private readonly moduleRef: ModuleRef,
+  ) {}
 
-  // Not onModuleDestroy: TransferAuthModule stops in onApplicationShutdown (after the HTTP server has
-  // drained, so in-flight requests still get tokens), and Nest runs a global module's hooks after the
-  // others', so the client is quit once the token store is done with it.
+  // Not onModuleDestroy: TransferAuthModule stops in onApplicationShutdown, after the HTTP server has
+  // drained (in-flight requests still get tokens). Nest calls the modules' hooks in an order this module
+  // cannot count on, so it asks the token module to stop first (idempotent: Nest's own call shares it),
+  // which resolves once its store work is done (the fleet lock given back), then quits the client.
   async onApplicationShutdown(): Promise<void> {
+    await this.moduleRef.get(TransferAuthService, { strict: false }).onApplicationShutdown();
     await this.client.quit();
   }
 }
