@@ -210,13 +210,24 @@ fi
 # other libraries' declarations (ioredis 5's imports the untyped `redis-errors`) are theirs: shown, not
 # counted (`nest new` sets skipLibCheck, and its users never see them).
 typecheck() {
-  local out theirs
-  out="$(npx --no-install tsc -p tsconfig.json --noEmit 2>&1)"
+  local out theirs rc=0
+  out="$(npx --no-install tsc -p tsconfig.json --noEmit 2>&1)" || rc=$?
   theirs="$(grep -E '^node_modules/' <<<"$out" | grep -vE '^node_modules/nestjs-freedompay-transfer-auth/' || true)"
   [[ -z "$theirs" ]] || echo "other libraries' declarations (not counted): $(cut -d'(' -f1 <<<"$theirs" | sort -u | tr '\n' ' ')"
-  ! grep -E '^[^ ].*error TS' <<<"$out" | grep -vE '^node_modules/' | grep -q . &&
-    ! grep -qE '^node_modules/nestjs-freedompay-transfer-auth/.*error TS' <<<"$out" ||
-    { echo "$out"; return 1; }
+  # Ours: an error in the app or in this package's declarations, or one elsewhere that names this package.
+  if grep -E '^[^ ].*error TS' <<<"$out" | grep -vE '^node_modules/' | grep -q . ||
+    grep -qE '^node_modules/nestjs-freedompay-transfer-auth/.*error TS' <<<"$out" ||
+    grep -E '^node_modules/.*error TS' <<<"$out" | grep -q 'nestjs-freedompay-transfer-auth'; then
+    echo "$out"
+    return 1
+  fi
+  # tsc failed without a line that says why (a crash): a failure, not a pass.
+  if ((rc != 0)) && ! grep -qE 'error TS' <<<"$out"; then
+    echo "tsc exited $rc without a type error to show for it:"
+    echo "$out"
+    return 1
+  fi
+}
 }
 step tsc typecheck
 

@@ -28,10 +28,16 @@ function shippedFiles(): string[] {
   return (result?.files ?? []).map((file) => file.path).sort();
 }
 
-/** Relative link targets in the prose of a markdown file (fenced code and code spans left out). */
+/**
+ * Relative link targets in the prose of a markdown file (fenced code and code spans left out): inline
+ * links, reference definitions and HTML `href`/`src`.
+ */
 function relativeLinks(markdown: string): string[] {
   const prose = markdown.replace(/^```[^\n]*\n[\s\S]*?^```$/gm, '').replace(/`[^`\n]*`/g, '``');
-  return [...prose.matchAll(/\]\(([^)\s]+)\)/g)]
+  const inline = [...prose.matchAll(/\]\(([^)\s]+)\)/g)];
+  const references = [...prose.matchAll(/^ {0,3}\[[^\]\n]+\]:\s*<?([^\s>]+)>?/gm)]; // [name]: target
+  const html = [...prose.matchAll(/\b(?:href|src)\s*=\s*["']([^"']+)["']/gi)];
+  return [...inline, ...references, ...html]
     .map(([, target]) => target as string)
     .filter((target) => !/^[a-z][a-z0-9+.-]*:/i.test(target) && !target.startsWith('#'));
 }
@@ -76,6 +82,17 @@ describe('links in the shipped README and docs', () => {
       '../sample-app',
       '../dist/index.js',
       '../../x.md',
+    ]);
+  });
+
+  it('also reads reference definitions and HTML href/src', () => {
+    const text =
+      'See [the spec][s] and <a href="../test/a.ts">a</a> <img src="../bench/x.png">.\n\n' +
+      '[s]: ../test/recipes/probes.spec.ts\n[ok]: fleet.md\n';
+    expect(brokenLinks('docs/x.md', text, shipped)).toEqual([
+      '../test/recipes/probes.spec.ts',
+      '../test/a.ts',
+      '../bench/x.png',
     ]);
   });
 });
