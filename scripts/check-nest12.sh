@@ -228,7 +228,6 @@ typecheck() {
     return 1
   fi
 }
-}
 step tsc typecheck
 
 # --- (b) the README's testing recipe under Vitest -------------------------------------------------------
