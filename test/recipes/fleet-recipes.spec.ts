@@ -1,17 +1,17 @@
 import type { INestApplicationContext, LoggerService } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { TransferAuthService } from 'nestjs-freedompay-transfer-auth';
-import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import { FleetModule } from './fleet.module';
 import { REDIS_CLIENT } from './redis.module';
 import { SecretFleetModule, tokenStoreKey } from './secret-fleet.module';
+import { useFleetRecipeEnv } from '../support/fleet-recipe-env';
 
 /**
  * The fleet recipes of docs/fleet.md, against the machine's shared Redis (127.0.0.1:6379, REDIS_URL to
@@ -39,50 +39,11 @@ class Lines implements LoggerService {
   }
 }
 
-const saved = { ...process.env };
-let fake: FakeTransferServer;
-let prefix: string;
-let admin: Redis;
-const apps: INestApplicationContext[] = [];
-
-beforeEach(async () => {
-  fake = await new FakeTransferServer({ accessTtlMs: 3_000 }).start();
-  prefix = `recipe-test-${randomUUID()}:`;
-  admin = new Redis(REDIS_URL, { lazyConnect: true });
-  await admin.connect();
-  Object.assign(process.env, {
-    REDIS_URL,
-    FREEDOMPAY_AGENT_ID: fake.agentId,
-    FREEDOMPAY_AGENT_SECRET: fake.agentSecret,
-    FREEDOMPAY_BASE_URL: fake.url,
-    FREEDOMPAY_STORE_PREFIX: prefix,
-  });
-});
-
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((app) => app.close().catch(() => undefined)));
-  const keys = await ourKeys();
-  if (keys.length > 0) await admin.del(...keys);
-  await admin.quit();
-  await fake.stop();
-  process.env = { ...saved };
-});
-
-/** The keys under this test's prefix (SCAN, never KEYS). */
-async function ourKeys(): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    keys.push(...batch);
-    cursor = next;
-  } while (cursor !== '0');
-  return keys.sort();
-}
+const env = useFleetRecipeEnv('recipe-test', { accessTtlMs: 3_000 });
 
 /** The token entries under this test's prefix (a renewal's lock comes and goes beside them). */
 async function entries(): Promise<string[]> {
-  return (await ourKeys()).filter((key) => key.endsWith(':token'));
+  return (await env.keys()).filter((key) => key.endsWith(':token'));
 }
 
 async function start(
@@ -90,7 +51,7 @@ async function start(
   logger: LoggerService,
 ): Promise<INestApplicationContext> {
   const app = await NestFactory.createApplicationContext(module, { logger });
-  apps.push(app);
+  env.apps.push(app);
   return app;
 }
 
@@ -109,9 +70,9 @@ describe('the Redis client as a provider (redis.module.ts, fleet.module.ts)', ()
     const [a, b] = [await start(FleetModule, logs), await start(FleetModule, logs)];
     const tokens = await Promise.all([a, b].map((app) => app.get(TransferAuthService).getAccessToken()));
     expect(tokens[1]).toBe(tokens[0]);
-    expect(fake.isAccessTokenValid(tokens[0] as string)).toBe(true);
-    expect(fake.calls).toMatchObject({ auth: 1, refresh: 0 }); // b adopted a's token from Redis
-    expect(await ourKeys()).toEqual([expect.stringMatching(/^recipe-test-.*\{[0-9a-f]{32}\}:token$/)]);
+    expect(env.fake.isAccessTokenValid(tokens[0] as string)).toBe(true);
+    expect(env.fake.calls).toMatchObject({ auth: 1, refresh: 0 }); // b adopted a's token from Redis
+    expect(await env.keys()).toEqual([expect.stringMatching(/^recipe-test-.*\{[0-9a-f]{32}\}:token$/)]);
 
     // When the client is quit, the token module of its app must already be closed.
     const statesAtQuit: string[] = [];
@@ -124,7 +85,7 @@ describe('the Redis client as a provider (redis.module.ts, fleet.module.ts)', ()
         return quit(...args);
       }) as Redis['quit'];
     }
-    await Promise.all(apps.splice(0).map((app) => app.close()));
+    await Promise.all(env.apps.splice(0).map((app) => app.close()));
 
     expect(statesAtQuit).toEqual(['closed', 'closed']);
     // quit() answers with Redis' OK; the socket closes just after (the test's timeout: it must).
@@ -149,7 +110,7 @@ describe('an encryption key of its own (secret-fleet.module.ts), and rotating it
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'secret-fleet-'));
     const file = join(dir, 'agent-secret');
-    writeFileSync(file, `${fake.agentSecret}\n`);
+    writeFileSync(file, `${env.fake.agentSecret}\n`);
     process.env.FREEDOMPAY_AGENT_SECRET_FILE = file;
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -188,7 +149,7 @@ describe('an encryption key of its own (secret-fleet.module.ts), and rotating it
       running.delete(name);
       await replica?.close();
     };
-    // Callers in every running replica; every token they get is checked against the fake.
+    // Callers in every running replica; every token they get is checked against the env.fake.
     let served = 0;
     let invalid = 0;
     const callers = setInterval(() => {
@@ -199,16 +160,16 @@ describe('an encryption key of its own (secret-fleet.module.ts), and rotating it
           .then(
             (token) => {
               served++;
-              if (!fake.isAccessTokenValid(token)) invalid++;
+              if (!env.fake.isAccessTokenValid(token)) invalid++;
             },
             (error: unknown) => callerErrors.push(String((error as { code?: string }).code ?? error)),
           );
       }
     }, 50);
     const phase = async (ms: number): Promise<{ logins: number; refreshes: number }> => {
-      const [auth, refresh] = [fake.calls.auth, fake.calls.refresh];
+      const [auth, refresh] = [env.fake.calls.auth, env.fake.calls.refresh];
       await new Promise((resolve) => setTimeout(resolve, ms)); // real time: Redis keeps deadlines on its own clock
-      return { logins: fake.calls.auth - auth, refreshes: fake.calls.refresh - refresh };
+      return { logins: env.fake.calls.auth - auth, refreshes: env.fake.calls.refresh - refresh };
     };
 
     try {
@@ -216,13 +177,16 @@ describe('an encryption key of its own (secret-fleet.module.ts), and rotating it
       await boot('A2', oldKey);
       const oldOnly = await phase(6_000);
       const [oldEntry] = await entries();
-      const rollout = { logins: fake.calls.auth, refreshes: fake.calls.refresh };
+      const rollout = { logins: env.fake.calls.auth, refreshes: env.fake.calls.refresh };
       await boot('B1', newKeyValue);
-      const b1Start = { logins: fake.calls.auth - rollout.logins, refreshes: fake.calls.refresh - rollout.refreshes };
+      const b1Start = {
+        logins: env.fake.calls.auth - rollout.logins,
+        refreshes: env.fake.calls.refresh - rollout.refreshes,
+      };
       await stop('A1');
-      const b2Before = fake.calls.auth + fake.calls.refresh;
+      const b2Before = env.fake.calls.auth + env.fake.calls.refresh;
       await boot('B2', newKeyValue);
-      const b2Start = fake.calls.auth + fake.calls.refresh - b2Before;
+      const b2Start = env.fake.calls.auth + env.fake.calls.refresh - b2Before;
       const mixed = await phase(6_000);
       const entriesDuringRollout = await entries();
       await stop('A2');
@@ -238,7 +202,7 @@ describe('an encryption key of its own (secret-fleet.module.ts), and rotating it
         entriesDuringRollout: entriesDuringRollout.length,
         served,
         invalid,
-        refreshReused: fake.calls.refreshReused,
+        refreshReused: env.fake.calls.refreshReused,
         callerErrors,
         warnings: logs.at('warn', 'error'),
       };
@@ -257,7 +221,7 @@ describe('an encryption key of its own (secret-fleet.module.ts), and rotating it
       expect(renewals(mixed)).toBeLessThanOrEqual(2 * 4);
       expect(renewals(newOnly)).toBeLessThanOrEqual(4);
       // No fight: no refresh token sent twice, no token refused, nothing logged above `log`.
-      expect(fake.calls.refreshReused).toBe(0);
+      expect(env.fake.calls.refreshReused).toBe(0);
       expect(invalid).toBe(0);
       expect(served).toBeGreaterThan(500);
       expect(callerErrors).toEqual([]);

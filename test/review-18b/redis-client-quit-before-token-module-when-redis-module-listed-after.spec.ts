@@ -1,13 +1,11 @@
 import { Module } from '@nestjs/common';
-import type { INestApplicationContext } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
-import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { TransferAuthModule, TransferAuthService } from 'nestjs-freedompay-transfer-auth';
 import { RedisTokenStore } from 'nestjs-freedompay-transfer-auth/redis';
-import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import { REDIS_CLIENT, RedisModule } from '../recipes/redis.module';
+import { useFleetRecipeEnv } from '../support/fleet-recipe-env';
 
 /**
  * Finding: docs/fleet.md's "Shutdown order" rests on "Nest runs ... a global module's hooks after every
@@ -19,37 +17,11 @@ import { REDIS_CLIENT, RedisModule } from '../recipes/redis.module';
  * registration in an AuthModule imported before an InfraModule that imports RedisModule, or RedisModule in
  * forRootAsync's own `imports`) quit the client while the token module is still running.
  */
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 describe('review-18b: the Redis-provider recipe with RedisModule listed after the token module', () => {
-  let fake: FakeTransferServer;
-  let app: INestApplicationContext | undefined;
-  let admin: Redis;
-  const prefix = `review-18b-order-${randomUUID()}:`;
-  const saved = { ...process.env };
+  const env = useFleetRecipeEnv('review-18b-order');
 
-  beforeEach(async () => {
-    fake = await new FakeTransferServer().start();
-    admin = new Redis(REDIS_URL);
-    Object.assign(process.env, {
-      REDIS_URL,
-      FREEDOMPAY_AGENT_ID: fake.agentId,
-      FREEDOMPAY_AGENT_SECRET: fake.agentSecret,
-      FREEDOMPAY_BASE_URL: fake.url,
-      FREEDOMPAY_STORE_PREFIX: prefix,
-    });
-  });
-  afterEach(async () => {
-    await app?.close().catch(() => undefined);
-    const keys: string[] = [];
-    for await (const batch of admin.scanStream({ match: `${prefix}*`, count: 1000 })) keys.push(...(batch as string[]));
-    if (keys.length > 0) await admin.del(...keys);
-    await admin.quit();
-    await fake.stop();
-    process.env = { ...saved };
-  });
-
-  it('quits the client only after the token module has closed (as docs/fleet.md says of any @Global RedisModule)', async () => {
+  it('quits the client only after the token module has closed, whatever the order of the modules', async () => {
     @Module({
       imports: [
         ConfigModule.forRoot(),
@@ -70,7 +42,8 @@ describe('review-18b: the Redis-provider recipe with RedisModule listed after th
     })
     class FleetModuleOtherOrder {}
 
-    app = await NestFactory.createApplicationContext(FleetModuleOtherOrder, { logger: false });
+    const app = await NestFactory.createApplicationContext(FleetModuleOtherOrder, { logger: false });
+    env.apps.push(app);
     const auth = app.get(TransferAuthService);
     await auth.getAccessToken();
     const client = app.get<Redis>(REDIS_CLIENT);
@@ -80,10 +53,9 @@ describe('review-18b: the Redis-provider recipe with RedisModule listed after th
       statesAtQuit.push(auth.getStatus().state);
       return quit(...args);
     }) as Redis['quit'];
-    const closing = app;
-    app = undefined;
-    await closing.close();
+    env.apps.splice(0);
+    await app.close();
 
-    expect(statesAtQuit).toEqual(['closed']); // got ['valid']: the client went first
+    expect(statesAtQuit).toEqual(['closed']); // was ['valid']: the client went first
   });
 });

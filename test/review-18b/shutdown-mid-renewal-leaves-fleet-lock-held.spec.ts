@@ -1,12 +1,10 @@
-import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { TransferAuthService } from 'nestjs-freedompay-transfer-auth';
-import { FakeTransferServer } from 'nestjs-freedompay-transfer-auth/testing';
 import { FleetModule } from '../recipes/fleet.module';
 import { REDIS_CLIENT } from '../recipes/redis.module';
+import { useFleetRecipeEnv } from '../support/fleet-recipe-env';
 
 /**
  * Finding: docs/fleet.md says the recipe quits the client "once the token store is done with it". With a
@@ -17,62 +15,30 @@ import { REDIS_CLIENT } from '../recipes/redis.module';
  * (SIGTERM in a rolling deploy) mid-renewal costs the rest of the fleet what a SIGKILL costs: the next
  * renewal waits for the lease to lapse (up to 4 s of callers waiting, docs/fleet.md's own fault table).
  */
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 describe('review-18b: app.close() with a renewal in flight, on the Redis-provider recipe', () => {
-  let fake: FakeTransferServer;
-  let admin: Redis;
-  const apps: INestApplicationContext[] = [];
-  const prefix = `review-18b-lock-${randomUUID()}:`;
-  const saved = { ...process.env };
-
-  beforeEach(async () => {
-    fake = await new FakeTransferServer().start();
-    admin = new Redis(REDIS_URL);
-    Object.assign(process.env, {
-      REDIS_URL,
-      FREEDOMPAY_AGENT_ID: fake.agentId,
-      FREEDOMPAY_AGENT_SECRET: fake.agentSecret,
-      FREEDOMPAY_BASE_URL: fake.url,
-      FREEDOMPAY_STORE_PREFIX: prefix,
-    });
-  });
-  afterEach(async () => {
-    await Promise.all(apps.splice(0).map((app) => app.close().catch(() => undefined)));
-    const keys: string[] = [];
-    for await (const batch of admin.scanStream({ match: `${prefix}*`, count: 1000 })) keys.push(...(batch as string[]));
-    if (keys.length > 0) await admin.del(...keys);
-    await admin.quit();
-    await fake.stop();
-    process.env = { ...saved };
-  });
-
-  async function lockKeys(): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const batch of admin.scanStream({ match: `${prefix}*:lock`, count: 1000 }))
-      keys.push(...(batch as string[]));
-    return keys;
-  }
+  const env = useFleetRecipeEnv('review-18b-lock');
+  const lockKeys = (): Promise<string[]> => env.keys(':lock');
 
   it('releases the fleet lock before the client is quit', async () => {
     const app = await NestFactory.createApplicationContext(FleetModule, { logger: false });
-    apps.push(app);
+    env.apps.push(app);
     const auth = app.get(TransferAuthService);
     await auth.getAccessToken(); // a login, written to Redis with its refresh token
 
-    fake.failNext('any', { kind: 'hang' });
+    env.fake.failNext('any', { kind: 'hang' });
     const renewal = auth.forceRefresh().catch((error: unknown) => (error as { code?: string }).code);
-    await fake.waitForCalls(2); // the login, then the renewal's upstream call: the lock is held now
+    await env.fake.waitForCalls(2); // the login, then the renewal's upstream call: the lock is held now
     expect(await lockKeys()).toHaveLength(1);
 
     const client = app.get<Redis>(REDIS_CLIENT);
-    apps.splice(0);
+    env.apps.splice(0);
     await app.close();
     expect(await renewal).toBe('SHUTDOWN');
     if (client.status !== 'end') await once(client, 'end');
 
     const left = await lockKeys();
-    const pttl = left.length > 0 ? await admin.pttl(left[0] as string) : -2;
+    const pttl = left.length > 0 ? await env.admin.pttl(left[0] as string) : -2;
     // Got one lock key with ~4000 ms to live: the release was sent after QUIT and never reached Redis.
     expect({ locks: left.length, pttl }).toEqual({ locks: 0, pttl: -2 });
   });
