@@ -1,16 +1,13 @@
-import type { Method } from 'axios';
 import { randomBytes } from 'node:crypto';
 import { AgentAuthRequestDto, RefreshTokenRequestDto } from '../dto/agent-auth-request.dto';
 import { TransferAuthError } from '../errors/transfer-auth.error';
 import type { RefreshTokenLocation } from '../interfaces/transfer-auth-module-options.interface';
-import { IMF_FIXDATE } from '../internal.constants';
 import { tokenFingerprint } from '../telemetry/fingerprint';
-import { parseRetryAfter } from '../token-lifecycle/backoff';
 import { toCachedToken } from '../token-lifecycle/cached-token';
 import { systemClock, type Clock } from '../token-lifecycle/clock';
 import { AuthExchange, type AnswerHead, type AuthRequest, type RawAnswer } from '../upstream/auth-exchange';
 import type { UpstreamTokenResponse } from '../upstream/token-endpoint';
-import { parseAnswer, type Call } from '../upstream/upstream-answer';
+import { parseAnswer, serverDateOf, statusError, type Call } from '../upstream/upstream-answer';
 import { emptyReport, type DoctorRefreshOption, type DoctorReport } from './doctor-report';
 import { candidateRoutes, DOCTOR_RUN_DEADLINE_MS, MAX_DOCTOR_CALLS, type Route } from './doctor-plan';
 
@@ -268,7 +265,7 @@ class DoctorRun {
       this.say(
         `   ${route.method.padEnd(5)} ${route.path} -> ${status}${refused}: ${verdict}${login ? ' (Get token)' : ''}`,
       );
-      if (unavailable) throw new Stop(this.unavailable(head));
+      if (unavailable) throw new Stop(statusError('Refresh token', head, serverDateOf(head.headers), this.clock));
       if (exists === true) existing.push(route);
     }
     // Get token's own route answers anything; it is tried last.
@@ -332,23 +329,6 @@ class DoctorRun {
     );
   }
 
-  /** The error a probe answered 408/429/5xx stops the run with: its status, and the Retry-After if any. */
-  private unavailable(head: AnswerHead): TransferAuthError {
-    const dateHeader = String(head.headers['date'] ?? '');
-    const serverDate = IMF_FIXDATE.test(dateHeader) ? Date.parse(dateHeader) : Number.NaN;
-    const retryAfterMs = parseRetryAfter(
-      head.headers['retry-after'],
-      Number.isNaN(serverDate) ? undefined : serverDate,
-      this.clock.wall(),
-    );
-    const after = retryAfterMs === undefined ? '' : `; it asked to retry after ${Math.ceil(retryAfterMs / 1000)} s`;
-    return new TransferAuthError(
-      'UPSTREAM_UNAVAILABLE',
-      `A Refresh token probe was answered HTTP ${head.status}${after}: no more requests are sent.`,
-      { status: head.status, retryAfterMs },
-    );
-  }
-
   private noRefresh(why: string): void {
     const refresh = this.report.refresh;
     refresh.supported = false;
@@ -366,7 +346,7 @@ class DoctorRun {
     const raw = await this.send(
       {
         call: 'Refresh token',
-        method: route.method as Method,
+        method: route.method,
         path: route.path,
         data: inBody ? RefreshTokenRequestDto.of(token).toBody() : undefined,
         authorization: inHeader ? `Bearer ${token}` : undefined,

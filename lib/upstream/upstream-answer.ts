@@ -48,11 +48,7 @@ export function parseAnswer(
 ): UpstreamTokenResponse {
   const receivedAt = instant(clock);
   const status = response.status;
-  // Only an IMF-fixdate: Date.parse reads "0" or "12" as years long past, and a token would then look
-  // usable for decades. Anything else counts as no Date header (the local clock is used).
-  const dateHeader = String(response.headers['date'] ?? '');
-  const serverDate = IMF_FIXDATE.test(dateHeader) ? Date.parse(dateHeader) : Number.NaN;
-  const serverDateMs = Number.isNaN(serverDate) ? undefined : serverDate;
+  const serverDateMs = serverDateOf(response.headers);
   if (status < 200 || status >= 300) throw statusError(call, response, serverDateMs, clock);
 
   let json: unknown;
@@ -97,9 +93,27 @@ export function parseAnswer(
   return { body, status, serverDateMs, sentAt, receivedAt };
 }
 
-function statusError(
+/** @internal An answer's status and headers: all that a status error is made of. */
+export interface AnswerStatus {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * @internal The upstream's `Date` header, epoch ms. Only an IMF-fixdate: Date.parse reads "0" or "12" as
+ * years long past, and a token would then look usable for decades. Anything else counts as no Date header
+ * (the local clock is used).
+ */
+export function serverDateOf(headers: Readonly<Record<string, unknown>>): number | undefined {
+  const dateHeader = String(headers['date'] ?? '');
+  const serverDate = IMF_FIXDATE.test(dateHeader) ? Date.parse(dateHeader) : Number.NaN;
+  return Number.isNaN(serverDate) ? undefined : serverDate;
+}
+
+/** @internal The `TransferAuthError` a status other than 2xx calls for (with its `Retry-After`, if any). */
+export function statusError(
   call: Call,
-  response: AxiosResponse<unknown>,
+  response: AnswerStatus,
   serverDateMs: number | undefined,
   clock: Clock,
 ): TransferAuthError {
