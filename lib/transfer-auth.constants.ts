@@ -1,3 +1,5 @@
+import type { RefreshHttpMethod, RefreshTokenLocation } from './interfaces/transfer-auth-module-options.interface';
+
 /**
  * Injection token of the module's options, as given to `forRoot`/`forRootAsync` (secret redacted from
  * `inspect` and JSON). Defined here, not by the builder, so that the service can import it without a cycle.
@@ -24,6 +26,12 @@ export const DEFAULT_REFRESH_METHOD = 'PATCH';
 
 /** Default `refresh.tokenIn`. */
 export const DEFAULT_REFRESH_TOKEN_IN = 'both';
+
+/** @internal The `refresh.method` values, in the order the doctor probes them. */
+export const REFRESH_METHODS: readonly RefreshHttpMethod[] = ['PATCH', 'POST', 'PUT'];
+
+/** @internal The `refresh.tokenIn` values. */
+export const REFRESH_TOKEN_LOCATIONS: readonly RefreshTokenLocation[] = ['header', 'body', 'both'];
 
 /** Default `httpTimeoutMs`: deadline of one exchange of `TransferHttpService`, connect to last byte. */
 export const DEFAULT_HTTP_TIMEOUT_MS = 30_000;

@@ -1,4 +1,5 @@
 import type { RefreshHttpMethod } from '../interfaces/transfer-auth-module-options.interface';
+import { REFRESH_METHODS } from '../transfer-auth.constants';
 
 // What the doctor will do, said before it sends anything. Kept apart from doctor.ts, which loads the
 // answer validation (class-validator, class-transformer: peer dependencies), so that `--help`, the plan
@@ -9,8 +10,6 @@ export const MAX_DOCTOR_CALLS = 25;
 
 /** The deadline of a whole run: 25 requests of up to 10 s each would otherwise take minutes. */
 export const DOCTOR_RUN_DEADLINE_MS = 60_000;
-
-export const REFRESH_METHODS: readonly RefreshHttpMethod[] = ['PATCH', 'POST', 'PUT'];
 
 /** A route where Refresh token may live. */
 export interface Route {

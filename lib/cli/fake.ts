@@ -1,27 +1,27 @@
 import { parseArgs } from 'node:util';
 import type { FakeTransferServerOptions } from '../testing/fake-transfer-server.types';
 import { FakeTransferServer } from '../testing/fake-transfer-server';
+import { fakeRoutes, type FakeRoutes } from '../testing/fake-routes';
+import { REFRESH_METHODS, REFRESH_TOKEN_LOCATIONS } from '../transfer-auth.constants';
 import { flagsOf, integerFlag, UsageError, type CliIo } from './args';
 
 type FakeRefresh = FakeTransferServerOptions['refresh'];
-const METHODS = ['PATCH', 'POST', 'PUT'];
-const PLACES = ['header', 'body', 'both'] as const;
 
 /** `--refresh false`, or `METHOD[:PATH[:TOKEN_IN]]` (e.g. `POST:/v5/partner/transfer/agent/refresh:body`). */
 export function parseRefreshFlag(value: string | undefined): FakeRefresh {
   if (value === undefined) return undefined;
   if (value === 'false') return false;
   const [method = '', path, tokenIn, ...more] = value.split(':');
-  const upper = method.toUpperCase();
-  if (!METHODS.includes(upper) || more.length > 0) {
+  const upper = REFRESH_METHODS.find((m) => m === method.toUpperCase());
+  if (upper === undefined || more.length > 0) {
     throw new UsageError(
-      `--refresh expects false or METHOD[:PATH[:TOKEN_IN]] with METHOD one of ${METHODS.join(', ')}.`,
+      `--refresh expects false or METHOD[:PATH[:TOKEN_IN]] with METHOD one of ${REFRESH_METHODS.join(', ')}.`,
     );
   }
   if (path !== undefined && !path.startsWith('/')) throw new UsageError('--refresh: PATH must start with "/".');
-  const place = PLACES.find((p) => p === tokenIn);
+  const place = REFRESH_TOKEN_LOCATIONS.find((p) => p === tokenIn);
   if (tokenIn !== undefined && place === undefined) {
-    throw new UsageError(`--refresh: TOKEN_IN must be one of ${PLACES.join(', ')}.`);
+    throw new UsageError(`--refresh: TOKEN_IN must be one of ${REFRESH_TOKEN_LOCATIONS.join(', ')}.`);
   }
   return {
     method: upper,
@@ -62,10 +62,11 @@ export async function runFake(args: string[], io: CliIo): Promise<number> {
   if (agentId !== undefined && agentId.trim() === '') throw new UsageError('--agent-id must not be empty.');
   const authPath = flags['auth-path'];
   if (authPath !== undefined && !authPath.startsWith('/')) throw new UsageError('--auth-path must start with "/".');
+  const refresh = parseRefreshFlag(flags.refresh);
   const fake = new FakeTransferServer({
     agentId,
     authPath,
-    refresh: parseRefreshFlag(flags.refresh),
+    refresh,
     strictRefresh: !flags['reusable-refresh'],
     revokeFamilyOnReuse: flags['revoke-family-on-reuse'],
     ...(accessTtl === undefined ? {} : { accessTtlMs: accessTtl * 1000 }),
@@ -77,7 +78,7 @@ export async function runFake(args: string[], io: CliIo): Promise<number> {
     io.err(`Could not listen on port ${port}: ${(error as { code?: string }).code ?? 'error'}.\n`);
     return 69; // EX_UNAVAILABLE
   }
-  const routes = describeRoutes(flags['auth-path'], parseRefreshFlag(flags.refresh));
+  const routes = describeRoutes(fakeRoutes({ authPath, refresh }));
   io.out(
     [
       `FakeTransferServer listening on ${fake.url}`,
@@ -99,10 +100,9 @@ export async function runFake(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
-function describeRoutes(authPath: string | undefined, refresh: FakeRefresh): string {
-  const auth = authPath ?? '/v5/partner/transfer/agent/auth';
-  const login = `Get token: POST ${auth}`;
+/** The routes the fake serves, with the defaults merged as the fake (and the module) merges them. */
+function describeRoutes({ authPath, refresh }: FakeRoutes): string {
+  const login = `Get token: POST ${authPath}`;
   if (refresh === false) return `${login}; no Refresh token.`;
-  const method = refresh?.method ?? 'PATCH';
-  return `${login}; Refresh token: ${method} ${refresh?.path ?? auth} (token in ${refresh?.tokenIn ?? 'both'}).`;
+  return `${login}; Refresh token: ${refresh.method} ${refresh.path} (token in ${refresh.tokenIn}).`;
 }

@@ -14,6 +14,8 @@ import {
   DEFAULT_HTTP_TIMEOUT_MS,
   DEFAULT_REFRESH_METHOD,
   DEFAULT_REFRESH_TOKEN_IN,
+  REFRESH_METHODS,
+  REFRESH_TOKEN_LOCATIONS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_RETRY,
 } from '../transfer-auth.constants';
@@ -41,8 +43,6 @@ export interface ResolvedTransferAuthOptions {
   readonly telemetry: { readonly agentIdAttribute: boolean } | false;
 }
 
-const METHODS: readonly RefreshHttpMethod[] = ['PATCH', 'POST', 'PUT'];
-const LOCATIONS: readonly RefreshTokenLocation[] = ['header', 'body', 'both'];
 const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
 
 /** Thrown by the checks below; turned into `INVALID_CONFIG` naming the registration. */
@@ -153,8 +153,8 @@ function resolve(options: unknown): ResolvedTransferAuthOptions {
     const r = o.refresh ?? {};
     refresh = {
       path: path(r.path, 'refresh.path', authPath),
-      method: oneOf(r.method, 'refresh.method', METHODS, DEFAULT_REFRESH_METHOD),
-      tokenIn: oneOf(r.tokenIn, 'refresh.tokenIn', LOCATIONS, DEFAULT_REFRESH_TOKEN_IN),
+      method: oneOf(r.method, 'refresh.method', REFRESH_METHODS, DEFAULT_REFRESH_METHOD),
+      tokenIn: oneOf(r.tokenIn, 'refresh.tokenIn', REFRESH_TOKEN_LOCATIONS, DEFAULT_REFRESH_TOKEN_IN),
     };
   } else throw invalid('refresh', 'expected an object or false');
 
