@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { TransferAuthError } from '../errors/transfer-auth.error';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../transfer-auth.constants';
@@ -10,6 +8,7 @@ import { DOCTOR_RUN_DEADLINE_MS, describePlan, MAX_DOCTOR_CALLS } from './doctor
 import { refreshOptionSource, type DoctorReport } from './doctor-report';
 import { flagsOf, interruptedExit, UsageError, type CliIo } from './args';
 import { runFake } from './fake';
+import { packageVersion } from '../utils/package-version';
 
 /** sysexits' EX_USAGE: a bad command line or environment; nothing was sent. */
 export const EXIT_USAGE = 64;
@@ -41,19 +40,6 @@ fake    Runs the package's FakeTransferServer on 127.0.0.1 for local development
         the fake's credentials. Stops on Ctrl+C or SIGTERM.
 `;
 
-/** The package's version: from the nearest package.json of this package above this file. */
-function version(): string {
-  for (let dir = __dirname; ; dir = dirname(dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === BIN && typeof pkg.version === 'string') return pkg.version;
-    } catch {
-      // none here: look further up
-    }
-    if (dirname(dir) === dir) return 'unknown';
-  }
-}
-
 export async function main(argv: string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -66,7 +52,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return command === undefined ? EXIT_USAGE : 0;
       case '--version':
       case '-v':
-        io.out(`${version()}\n`);
+        io.out(`${packageVersion() ?? 'unknown'}\n`);
         return 0;
       case 'doctor':
         return await doctor(rest, io);
@@ -134,7 +120,7 @@ async function doctor(args: string[], io: CliIo): Promise<number> {
   }
   const progress = flags.json ? io.err : io.out;
   const say = (line: string): void => progress(`${line}\n`);
-  say(`${BIN} doctor ${version()}: agent ${options.agentId} at ${options.baseUrl}`);
+  say(`${BIN} doctor ${packageVersion() ?? 'unknown'}: agent ${options.agentId} at ${options.baseUrl}`);
   for (const line of describePlan(options)) say(line);
   if (!flags.yes) {
     if (!io.interactive) {

@@ -1,5 +1,6 @@
 import type * as Api from '@opentelemetry/api';
 import type { TransferAuthErrorCode } from '../errors/transfer-auth.error';
+import { packageVersion } from '../utils/package-version';
 import type { Attributes, Counter, Histogram, Meter, ObservableCallback } from '@opentelemetry/api';
 import {
   NO_TELEMETRY,
@@ -86,15 +87,6 @@ export function loadOpenTelemetry(): typeof Api | null {
     }
   }
   return api;
-}
-
-function packageVersion(): string | undefined {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require('../../package.json') as { version?: string }).version;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
