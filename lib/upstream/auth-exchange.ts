@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { MAX_RESPONSE_BYTES } from '../internal.constants';
 import { instant, systemClock, type Clock, type Instant } from '../token-lifecycle/clock';
-import { networkError, SHUTDOWN, shutdownError, TIMEOUT, type Call } from './upstream-answer';
+import { networkError, SHUTDOWN, shutdownError, TIMEOUT, type AnswerStatus, type Call } from './upstream-answer';
 
 /**
  * Sockets of auth calls are unref'd: a background renewal must not keep a process alive whose work is
@@ -36,9 +36,7 @@ export interface RawAnswer {
  * @internal The head of an answer: its status and headers. `bodyRefused` when its body was not read (over
  * the size cap, or not decodable): the status stands, the body is unknown.
  */
-export interface AnswerHead {
-  readonly status: number;
-  readonly headers: Readonly<Record<string, unknown>>;
+export interface AnswerHead extends AnswerStatus {
   readonly bodyRefused: boolean;
   readonly sentAt: Instant;
 }
