@@ -17,6 +17,7 @@ import { CallerWaits } from './caller-waits';
 import { SecretRotationCheck } from './secret-rotation-check';
 import { STORE_BUDGET_MIN_MS, STORE_BUDGET_MS, STORE_BUDGET_SHARE, STORE_TIMEOUT_MS } from '../internal.constants';
 import { RetryingEndpoint } from './attempts';
+import { promiseTimeout } from '../utils/promise-timeout';
 
 export type { LifecycleDeps, LifecycleHooks } from './lifecycle-deps';
 
@@ -201,20 +202,11 @@ export class TokenLifecycle {
 
   /** The aborted renewal's end (its lock release comes with it), then every store call it left. */
   private async drain(renewal: Promise<unknown> | undefined): Promise<void> {
-    let bound: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      bound = setTimeout(resolve, STORE_TIMEOUT_MS);
-      bound.unref?.();
-    });
     const settled = (async () => {
       await renewal?.catch(() => undefined);
       await this.renewer.storeSettled();
     })();
-    try {
-      await Promise.race([settled, timeout]);
-    } finally {
-      clearTimeout(bound);
-    }
+    await promiseTimeout(STORE_TIMEOUT_MS, settled, true).catch(() => undefined); // a store that never answers
   }
 
   private acquire(force: boolean, caller = true): Promise<string> {
@@ -418,20 +410,20 @@ export class TokenLifecycle {
 
   /**
    * Seconds until the usable end of the refresh token this process got with its last token (it outlives
-   * an invalidated access token); 0 with none; nothing with `refresh: false` or once closed.
+   * an invalidated access token); 0 with none; nothing with `refresh: false`.
    */
   private refreshSecondsLeft(): number | undefined {
-    if (this.closed || this.options.refresh === false) return undefined;
+    if (this.options.refresh === false) return undefined;
     return secondsUntil(this.refreshUsableUntil, instant(this.clock));
   }
 
   /**
    * Seconds until the cached access token's usable end (expiry less the safety window), on the local
    * clocks it was placed on from the upstream's `Date` header, as the hot path counts it: a skewed host
-   * clock does not move it. 0 with none cached; nothing once closed.
+   * clock does not move it. 0 with none cached.
    */
-  private accessSecondsLeft(): number | undefined {
-    return this.closed ? undefined : secondsUntil(this.token?.usableUntil, instant(this.clock));
+  private accessSecondsLeft(): number {
+    return secondsUntil(this.token?.usableUntil, instant(this.clock));
   }
 
   /**
