@@ -68,8 +68,8 @@ export class StoreAccess {
   /** Codes a store reported through `context.warn`: each said once. */
   private readonly warned = new Set<string>();
   private readonly closed = new AbortController();
-  /** Store calls and lock releases not settled yet: what a shutdown lets finish before the app's client goes. */
-  private readonly unsettled = new Set<Promise<unknown>>();
+  /** Store calls and lock releases under way (within the store's bound): what a shutdown lets finish first. */
+  private readonly unsettled = new Set<Promise<void>>();
   /** When the last store call was made (`now()` ms), and whether a status probe is under way. */
   private lastCallAt: number;
   private probing = false;
@@ -230,10 +230,17 @@ export class StoreAccess {
     }
   }
 
+  /**
+   * Kept until it settles or its store's bound (2 s) has passed: a shutdown waits for no call that hangs,
+   * and a store that hangs for hours does not pile its calls up here.
+   */
   private track<T>(promise: Promise<T>): Promise<T> {
-    this.unsettled.add(promise);
-    const done = (): void => void this.unsettled.delete(promise);
-    promise.then(done, done);
+    const bounded = promiseTimeout(STORE_TIMEOUT_MS, promise, true).then(
+      () => undefined,
+      () => undefined,
+    );
+    this.unsettled.add(bounded);
+    void bounded.then(() => this.unsettled.delete(bounded));
     return promise;
   }
 

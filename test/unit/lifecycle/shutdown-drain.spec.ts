@@ -1,3 +1,4 @@
+import { LOCAL_SCOPE, StoreAccess } from '../../../lib/token-lifecycle/store-access';
 import { InProcessTokenStore } from '../../../lib/token-store/in-process-token-store';
 import type { TransferTokenStoreLock } from '../../../lib/token-store/transfer-token-store.interface';
 import { answer, flush, harness, outcome, type Harness } from '../support/stub-endpoint';
@@ -87,5 +88,51 @@ describe('close(): callers at once, the store work it leaves within 2 s', () => 
     const closed = outcome(h.lifecycle.close());
     await flush();
     expect(closed.settled()).toBe(true);
+  });
+});
+
+describe('StoreAccess.settled(): the store calls a shutdown waits for', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it('forgets a call that hangs past the store bound: an hour of a hung store piles nothing up', async () => {
+    const inner = new InProcessTokenStore();
+    let hang = true;
+    const store = {
+      read: (key: string) => (hang ? new Promise<never>(() => undefined) : inner.read(key)),
+      write: inner.write.bind(inner),
+      lock: inner.lock.bind(inner),
+    };
+    const access = new StoreAccess(store, Promise.resolve(LOCAL_SCOPE), () => undefined);
+    for (let i = 0; i < 100; i++) {
+      const read = access.read();
+      await jest.advanceTimersByTimeAsync(2_100); // the caller gives up; the call itself never answers
+      await read;
+    }
+    hang = false;
+    const answering = access.read(); // one call under way, answering at once
+    const settled = outcome(access.settled());
+    await flush();
+    await answering;
+    await flush();
+    // Waits for the call under way only: none of the 100 hung calls, each past its 2 s bound.
+    expect(settled.settled()).toBe(true);
+    access.close();
+  });
+
+  it('waits for a call still within its bound', async () => {
+    const store = {
+      read: () => new Promise<never>(() => undefined),
+      write: () => Promise.resolve(true),
+      lock: () => Promise.resolve(undefined),
+    };
+    const access = new StoreAccess(store, Promise.resolve(LOCAL_SCOPE), () => undefined);
+    void access.read(50);
+    const settled = outcome(access.settled());
+    await jest.advanceTimersByTimeAsync(1_900);
+    expect(settled.settled()).toBe(false);
+    await jest.advanceTimersByTimeAsync(200);
+    expect(settled.settled()).toBe(true);
+    access.close();
   });
 });
