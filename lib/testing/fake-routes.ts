@@ -51,6 +51,15 @@ export function routeRequest(
   return 'unknown';
 }
 
+/** @internal The methods the fake serves on `path`, by the same routes (none: an unknown path). */
+export function methodsAt(routes: FakeRoutes, path: string): string[] {
+  const methods = new Set<string>();
+  if (path === routes.authPath) methods.add('POST');
+  if (routes.refresh !== false && path === routes.refresh.path) methods.add(routes.refresh.method);
+  if (path === AGENTS_PATH) methods.add('GET');
+  return [...methods];
+}
+
 function carriesRefreshToken(routes: FakeRoutes, headers: IncomingHttpHeaders, body: string): boolean {
   const tokenIn = routes.refresh === false ? 'both' : routes.refresh.tokenIn;
   const inHeader = bearerToken(headers) !== undefined;

@@ -2,8 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { MAX_RESPONSE_BYTES } from '../internal.constants';
-import { AGENTS_PATH } from '../transfer-auth.constants';
-import { bearerToken, fakeRoutes, parseObject, routeRequest, type FakeRoutes } from './fake-routes';
+import { bearerToken, fakeRoutes, methodsAt, parseObject, routeRequest, type FakeRoutes } from './fake-routes';
 import type {
   FakeCallCounters,
   FakeEndpoint,
@@ -367,7 +366,7 @@ export class FakeTransferServer {
     fault: FakeFault | undefined,
   ): void {
     const answer = (): void => {
-      const [status, payload, extra] = this.answer(endpoint, req, body);
+      const [status, payload, extra] = this.answer(endpoint, req, body, record.path);
       record.status = status;
       if (fault?.kind === 'fields') {
         const merged: Record<string, unknown> = { ...(payload as Record<string, unknown>) };
@@ -413,7 +412,7 @@ export class FakeTransferServer {
         });
       case 'oversized': {
         const size = fault.bytes ?? MAX_RESPONSE_BYTES + 1;
-        const [, payload] = this.answer(endpoint, req, body);
+        const [, payload] = this.answer(endpoint, req, body, record.path);
         const text = JSON.stringify({ ...(payload as object), padding: '' });
         record.status = 200;
         return this.send(
@@ -440,6 +439,7 @@ export class FakeTransferServer {
     endpoint: FakeEndpoint | 'unknown',
     req: IncomingMessage,
     body: string,
+    path: string,
   ): [number, unknown, Record<string, string>?] {
     switch (endpoint) {
       case 'auth': {
@@ -473,8 +473,7 @@ export class FakeTransferServer {
       }
       default: {
         // A path the fake serves, with another method: 405 and the methods it takes, as web frameworks do.
-        const path = (req.url ?? '').split('?')[0] as string;
-        const allowed = this.methodsOf(path);
+        const allowed = methodsAt(this.routes, path);
         if (allowed.length > 0) return [405, { message: 'method not allowed' }, { Allow: allowed.join(', ') }];
         return [404, { message: 'not found' }];
       }
@@ -508,15 +507,6 @@ export class FakeTransferServer {
     for (const tokens of [this.accessTokens, this.refreshTokens]) {
       for (const issued of tokens.values()) if (issued.family === family) issued.revoked = true;
     }
-  }
-
-  /** The methods the fake serves on `path` (none: an unknown path). */
-  private methodsOf(path: string): string[] {
-    const methods = new Set<string>();
-    if (path === this.routes.authPath) methods.add('POST');
-    if (this.routes.refresh !== false && path === this.routes.refresh.path) methods.add(this.routes.refresh.method);
-    if (path === AGENTS_PATH) methods.add('GET');
-    return [...methods];
   }
 
   /** Whether `token` is a refresh token that strict rotation no longer accepts: it has served a refresh. */
