@@ -6,7 +6,7 @@ import { createAuthApp, fakeOptions, trackFakesAndApps, type FakeServerOptions }
 import { binPath, run, type Run } from '../support/cli';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { main } from '../../lib/cli/main';
-import { CountingServer, LocalHttpServer, leakedSecrets, secretsOf } from '../support/e2e';
+import { CountingServer, LocalHttpServer, leakedSecrets, secretsOf, unusedPort } from '../support/e2e';
 
 /**
  * The `doctor` command, run as a child process through the package's `bin` (package.json's path, on the
@@ -246,40 +246,83 @@ describe('doctor, against each plausible upstream', () => {
 });
 
 describe('the fake subcommand', () => {
-  it('serves a FakeTransferServer, prints its URL and credentials, and the doctor reads it right', async () => {
-    const child = spawn(
-      process.execPath,
-      [binPath(), 'fake', '--refresh', `POST:${SIBLING}:body`, '--reusable-refresh'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+  /** `fake` with `args`, once it says it serves: the variables it printed, its output, and a SIGTERM stop. */
+  async function startFake(args: string[]) {
+    const child = spawn(process.execPath, [binPath(), 'fake', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    const ready = new Promise<void>((resolve) => {
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await new Promise<void>((resolve, reject) => {
       child.stdout.on('data', (chunk: Buffer) => {
         out += chunk.toString();
         if (out.includes('Stop with Ctrl+C')) resolve();
       });
+      void exited.then((code) => reject(new Error(`fake exited with ${code}: ${out}`)));
     });
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const env = Object.fromEntries(
+      [...out.matchAll(/^(FREEDOMPAY_\w+)=(.+)$/gm)].map(([, key, value]) => [key as string, value as string]),
+    );
+    return {
+      env,
+      output: () => out,
+      stop: async () => {
+        child.kill('SIGTERM');
+        return exited;
+      },
+    };
+  }
+
+  it('serves a FakeTransferServer, prints its URL and credentials, and the doctor reads it right', async () => {
+    const fake = await startFake(['--refresh', `POST:${SIBLING}:body`, '--reusable-refresh']);
     try {
-      await ready;
-      const env = Object.fromEntries(
-        [...out.matchAll(/^(FREEDOMPAY_\w+)=(.+)$/gm)].map(([, key, value]) => [key as string, value as string]),
-      );
-      expect(Object.keys(env).sort()).toEqual([
+      expect(Object.keys(fake.env).sort()).toEqual([
         'FREEDOMPAY_AGENT_ID',
         'FREEDOMPAY_AGENT_SECRET',
         'FREEDOMPAY_BASE_URL',
       ]);
-      const result = await run(['doctor', '--base-url', env['FREEDOMPAY_BASE_URL'] as string, '--yes', '--json'], env);
+      const url = fake.env['FREEDOMPAY_BASE_URL'] as string;
+      const result = await run(['doctor', '--base-url', url, '--yes', '--json'], fake.env);
       expect(result.code).toBe(0);
       const report = JSON.parse(result.stdout) as DoctorReport;
       expect(report.recommended.refresh).toEqual({ method: 'POST', path: SIBLING, tokenIn: 'body' });
       expect(report.refresh.singleUse).toBe(false);
     } finally {
-      child.kill('SIGTERM');
+      expect(await fake.stop()).toBe(0);
     }
-    expect(await exited).toBe(0);
-    expect(out).toMatch(/Stopped after \d+ requests/);
+    expect(fake.output()).toMatch(/Stopped after \d+ requests/);
+  });
+
+  it('--port, --auth-path, --agent-id, --access-ttl, --refresh-ttl and --revoke-family-on-reuse each do what they say', async () => {
+    const port = await unusedPort();
+    const authPath = '/partner/v9/agent/login';
+    const fake = await startFake([
+      '--port',
+      String(port),
+      '--auth-path',
+      authPath,
+      '--agent-id',
+      'agent-from-flag',
+      '--access-ttl',
+      '120',
+      '--refresh-ttl',
+      '600',
+      '--revoke-family-on-reuse',
+    ]);
+    try {
+      expect(fake.env).toMatchObject({
+        FREEDOMPAY_BASE_URL: `http://127.0.0.1:${port}`,
+        FREEDOMPAY_AGENT_ID: 'agent-from-flag',
+      });
+      const url = fake.env['FREEDOMPAY_BASE_URL'] as string;
+      const result = await run(['doctor', '--base-url', url, '--auth-path', authPath, '--yes', '--json'], fake.env);
+      expect(result.code).toBe(0);
+      const report = JSON.parse(result.stdout) as DoctorReport;
+      expect(report.login).toMatchObject({ ok: true, accessTtlSeconds: 120, refreshTtlSeconds: 600 });
+      expect(report.refresh).toMatchObject({ singleUse: true, familyRevokedOnReuse: true });
+      // The default refresh route follows the auth path, as the module's default does.
+      expect(report.recommended.refresh).toEqual({ method: 'PATCH', path: authPath, tokenIn: 'both' });
+    } finally {
+      expect(await fake.stop()).toBe(0);
+    }
   });
 
   it('a bad --refresh is a usage error', async () => {
